@@ -1,0 +1,1 @@
+#include "accel/kvm/kvm-backend.h"
