@@ -75,6 +75,41 @@ template <typename T>
 concept HasClassInit =
     requires(typename T::Class &oc) { T::class_init(oc); };
 
+namespace detail {
+/// Whether T declares register_properties itself rather than inheriting
+/// its parent's static member (which would declare the parent's properties
+/// twice).
+template <typename T>
+bool declares_register_properties()
+{
+    if constexpr (!HasRegisterProperties<T>) {
+        return false;
+    } else if constexpr (std::is_same_v<T, typename T::Parent> ||
+                         !HasRegisterProperties<typename T::Parent>) {
+        return true;
+    } else {
+        return &T::register_properties != &T::Parent::register_properties;
+    }
+}
+
+/// Likewise for class_init: an inherited one already runs in the chain.
+template <typename T>
+bool declares_class_init()
+{
+    if constexpr (!HasClassInit<T>) {
+        return false;
+    } else if constexpr (std::is_same_v<T, typename T::Parent> ||
+                         !HasClassInit<typename T::Parent>) {
+        return true;
+    } else if constexpr (std::is_same_v<decltype(&T::class_init),
+                                        decltype(&T::Parent::class_init)>) {
+        return &T::class_init != &T::Parent::class_init;
+    } else {
+        return true;
+    }
+}
+} // namespace detail
+
 class TypeRegistry {
 public:
     TypeRegistry() = default;
@@ -167,14 +202,14 @@ void TypeRegistry::add(TypeOptions<T> opts)
             f(static_cast<typename T::Class &>(oc));
         };
     } else if constexpr (HasClassInit<T>) {
-        if (canonical) {
+        if (canonical && detail::declares_class_init<T>()) {
             t.class_init = [](ObjectClass &oc) {
                 T::class_init(static_cast<typename T::Class &>(oc));
             };
         }
     }
     if constexpr (HasRegisterProperties<T>) {
-        if (canonical) {
+        if (canonical && detail::declares_register_properties<T>()) {
             t.register_properties = [](ObjectClass &oc) {
                 T::register_properties(oc);
             };
