@@ -1,0 +1,18 @@
+/*
+ * Look-ups over the generated payload table (guest-payloads-data.cc).
+ */
+#include "tests/guest/guest-payloads.h"
+
+namespace guest {
+
+const GuestPayload *find_guest_payload(std::string_view name)
+{
+    for (const GuestPayload &payload : guest_payloads()) {
+        if (payload.name == name) {
+            return &payload;
+        }
+    }
+    return nullptr;
+}
+
+} // namespace guest
