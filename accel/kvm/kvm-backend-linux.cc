@@ -26,7 +26,8 @@
 #include <optional>
 
 // The SEOIB flags are new in Linux 7.0 (backported to 6.18.17); older uAPI
-// headers lack them.  The values are fixed ABI (arch/x86/include/uapi/asm/kvm.h).
+// headers lack them.  The values are fixed ABI
+// (arch/x86/include/uapi/asm/kvm.h).
 #ifndef KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST
 #define KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST (1ULL << 2)
 #endif
@@ -45,7 +46,8 @@ static_assert(KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST == 1ULL << 3);
 static_assert(sizeof(LapicState::regs) == sizeof(kvm_lapic_state::regs));
 static_assert(static_cast<uint32_t>(RoutingEntry::Type::Irqchip) ==
               KVM_IRQ_ROUTING_IRQCHIP);
-static_assert(static_cast<uint32_t>(RoutingEntry::Type::Msi) == KVM_IRQ_ROUTING_MSI);
+static_assert(static_cast<uint32_t>(RoutingEntry::Type::Msi) ==
+              KVM_IRQ_ROUTING_MSI);
 
 constexpr int KVM_API_VERSION_EXPECTED = 12;
 
@@ -148,11 +150,13 @@ struct RoutingHeader {
 static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8 &&
               sizeof(RoutingHeader) == 8);
 
-constexpr unsigned long IOCTL_GET_SUPPORTED_CPUID = _IOWR(KVMIO, 0x05, CpuidHeader);
+constexpr unsigned long IOCTL_GET_SUPPORTED_CPUID =
+    _IOWR(KVMIO, 0x05, CpuidHeader);
 constexpr unsigned long IOCTL_SET_CPUID2 = _IOW(KVMIO, 0x90, CpuidHeader);
 constexpr unsigned long IOCTL_GET_MSRS = _IOWR(KVMIO, 0x88, MsrsHeader);
 constexpr unsigned long IOCTL_SET_MSRS = _IOW(KVMIO, 0x89, MsrsHeader);
-constexpr unsigned long IOCTL_SET_GSI_ROUTING = _IOW(KVMIO, 0x6a, RoutingHeader);
+constexpr unsigned long IOCTL_SET_GSI_ROUTING =
+    _IOW(KVMIO, 0x6a, RoutingHeader);
 
 /// A kernel structure that ends in a flexible array: the fixed header, then
 /// `count` entries at the next offset aligned for an entry, in one zeroed
@@ -162,8 +166,9 @@ class FlexArray {
 public:
     explicit FlexArray(size_t count)
         : m_count(count)
-        , m_storage((ENTRIES_OFFSET + count * sizeof(Entry) + sizeof(uint64_t) - 1) /
-                    sizeof(uint64_t))
+        , m_storage(
+              (ENTRIES_OFFSET + count * sizeof(Entry) + sizeof(uint64_t) - 1) /
+              sizeof(uint64_t))
     {
         static_assert(alignof(Header) <= alignof(uint64_t));
         static_assert(alignof(Entry) <= alignof(uint64_t));
@@ -172,8 +177,9 @@ public:
     Header *header() { return reinterpret_cast<Header *>(m_storage.data()); }
     std::span<Entry> entries()
     {
-        return { reinterpret_cast<Entry *>(reinterpret_cast<std::byte *>(m_storage.data()) +
-                                           ENTRIES_OFFSET),
+        return { reinterpret_cast<Entry *>(
+                     reinterpret_cast<std::byte *>(m_storage.data()) +
+                     ENTRIES_OFFSET),
                  m_count };
     }
 
@@ -233,7 +239,8 @@ void watchdog_fired(int, siginfo_t *info, void *)
 {
     auto *run = static_cast<kvm_run *>(info->si_value.sival_ptr);
     if (run != nullptr) {
-        std::atomic_ref<uint8_t>(run->immediate_exit).store(1, std::memory_order_relaxed);
+        std::atomic_ref<uint8_t>(run->immediate_exit)
+            .store(1, std::memory_order_relaxed);
     }
 }
 
@@ -292,13 +299,18 @@ public:
         return {};
     }
 
-    bool targets_current_thread() const { return m_timer.has_value() && m_tid == gettid(); }
+    bool targets_current_thread() const
+    {
+        return m_timer.has_value() && m_tid == gettid();
+    }
 
     qapi::Result<void> arm(std::chrono::nanoseconds timeout)
     {
         itimerspec spec {};
-        spec.it_value.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
-        spec.it_value.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
+        spec.it_value.tv_sec =
+            static_cast<time_t>(timeout.count() / 1'000'000'000);
+        spec.it_value.tv_nsec =
+            static_cast<long>(timeout.count() % 1'000'000'000);
         if (timer_settime(*m_timer, 0, &spec, nullptr) < 0) {
             return qapi::Error::from_errno(errno, "timer_settime");
         }
@@ -339,7 +351,10 @@ public:
 
     kvm_run *run() const { return static_cast<kvm_run *>(m_address); }
     /// Bytes at `offset` into the mapping (the I/O data area).
-    uint8_t *bytes_at(size_t offset) const { return static_cast<uint8_t *>(m_address) + offset; }
+    uint8_t *bytes_at(size_t offset) const
+    {
+        return static_cast<uint8_t *>(m_address) + offset;
+    }
     size_t size() const { return m_size; }
 
 private:
@@ -376,7 +391,8 @@ public:
         }
         // SAFETY: the kernel reads nent and then nent entries, all inside
         // `table`; it writes nothing back.
-        TRY(kvm_ioctl(m_fd.get(), IOCTL_SET_CPUID2, table.header(), "KVM_SET_CPUID2"));
+        TRY(kvm_ioctl(m_fd.get(), IOCTL_SET_CPUID2, table.header(),
+                      "KVM_SET_CPUID2"));
         return {};
     }
 
@@ -409,7 +425,8 @@ public:
         }
         // SAFETY: the kernel reads nmsrs and then nmsrs entries from
         // `table`; it returns how many it set and writes nothing.
-        int count = TRY(kvm_ioctl(m_fd.get(), IOCTL_SET_MSRS, table.header(), "KVM_SET_MSRS"));
+        int count = TRY(kvm_ioctl(m_fd.get(), IOCTL_SET_MSRS, table.header(),
+                                  "KVM_SET_MSRS"));
         return static_cast<size_t>(count);
     }
 
@@ -422,8 +439,10 @@ public:
         }
         // SAFETY: the kernel reads nmsrs and the indices from `table` and
         // writes the data field of the first <return value> entries.
-        int count = TRY(kvm_ioctl(m_fd.get(), IOCTL_GET_MSRS, table.header(), "KVM_GET_MSRS"));
-        for (size_t i = 0; i < static_cast<size_t>(count) && i < entries.size(); ++i) {
+        int count = TRY(kvm_ioctl(m_fd.get(), IOCTL_GET_MSRS, table.header(),
+                                  "KVM_GET_MSRS"));
+        for (size_t i = 0; i < static_cast<size_t>(count) && i < entries.size();
+             ++i) {
             entries[i].data = table.entries()[i].data;
         }
         return static_cast<size_t>(count);
@@ -435,22 +454,48 @@ public:
         // SAFETY: the kernel writes struct kvm_regs into `r`.
         TRY(kvm_ioctl(m_fd.get(), KVM_GET_REGS, &r, "KVM_GET_REGS"));
         return Regs {
-            .rax = r.rax, .rbx = r.rbx, .rcx = r.rcx, .rdx = r.rdx,
-            .rsi = r.rsi, .rdi = r.rdi, .rsp = r.rsp, .rbp = r.rbp,
-            .r8 = r.r8, .r9 = r.r9, .r10 = r.r10, .r11 = r.r11,
-            .r12 = r.r12, .r13 = r.r13, .r14 = r.r14, .r15 = r.r15,
-            .rip = r.rip, .rflags = r.rflags,
+            .rax = r.rax,
+            .rbx = r.rbx,
+            .rcx = r.rcx,
+            .rdx = r.rdx,
+            .rsi = r.rsi,
+            .rdi = r.rdi,
+            .rsp = r.rsp,
+            .rbp = r.rbp,
+            .r8 = r.r8,
+            .r9 = r.r9,
+            .r10 = r.r10,
+            .r11 = r.r11,
+            .r12 = r.r12,
+            .r13 = r.r13,
+            .r14 = r.r14,
+            .r15 = r.r15,
+            .rip = r.rip,
+            .rflags = r.rflags,
         };
     }
 
     qapi::Result<void> set_regs(const Regs &regs) override
     {
         kvm_regs r {
-            .rax = regs.rax, .rbx = regs.rbx, .rcx = regs.rcx, .rdx = regs.rdx,
-            .rsi = regs.rsi, .rdi = regs.rdi, .rsp = regs.rsp, .rbp = regs.rbp,
-            .r8 = regs.r8, .r9 = regs.r9, .r10 = regs.r10, .r11 = regs.r11,
-            .r12 = regs.r12, .r13 = regs.r13, .r14 = regs.r14, .r15 = regs.r15,
-            .rip = regs.rip, .rflags = regs.rflags,
+            .rax = regs.rax,
+            .rbx = regs.rbx,
+            .rcx = regs.rcx,
+            .rdx = regs.rdx,
+            .rsi = regs.rsi,
+            .rdi = regs.rdi,
+            .rsp = regs.rsp,
+            .rbp = regs.rbp,
+            .r8 = regs.r8,
+            .r9 = regs.r9,
+            .r10 = regs.r10,
+            .r11 = regs.r11,
+            .r12 = regs.r12,
+            .r13 = regs.r13,
+            .r14 = regs.r14,
+            .r15 = regs.r15,
+            .rip = regs.rip,
+            .rflags = regs.rflags,
         };
         // SAFETY: the kernel reads struct kvm_regs from `r`.
         TRY(kvm_ioctl(m_fd.get(), KVM_SET_REGS, &r, "KVM_SET_REGS"));
@@ -505,7 +550,8 @@ public:
             if (!m_watchdog.targets_current_thread()) {
                 TRY(m_watchdog.create_for_current_thread(run));
             }
-            std::atomic_ref<uint8_t>(run->immediate_exit).store(0, std::memory_order_relaxed);
+            std::atomic_ref<uint8_t>(run->immediate_exit)
+                .store(0, std::memory_order_relaxed);
             TRY(m_watchdog.arm(m_run_timeout));
         }
         // SAFETY: KVM_RUN takes no argument; the kernel reads and writes the
@@ -557,8 +603,9 @@ private:
         switch (run.exit_reason) {
         case KVM_EXIT_IO: {
             ExitIo io {
-                .direction = run.io.direction == KVM_EXIT_IO_IN ? ExitIo::Direction::In
-                                                                : ExitIo::Direction::Out,
+                .direction = run.io.direction == KVM_EXIT_IO_IN
+                                 ? ExitIo::Direction::In
+                                 : ExitIo::Direction::Out,
                 .port = run.io.port,
                 .size = run.io.size,
             };
@@ -567,7 +614,8 @@ private:
                 return ExitUnknown { run.exit_reason };
             }
             if (io.direction == ExitIo::Direction::Out) {
-                std::memcpy(&io.value, m_mapping->bytes_at(run.io.data_offset), size);
+                std::memcpy(&io.value, m_mapping->bytes_at(run.io.data_offset),
+                            size);
             } else {
                 m_pending_in = PendingIn { run.io.data_offset, size };
             }
@@ -580,7 +628,8 @@ private:
                 .is_write = run.mmio.is_write != 0,
             };
             if (mmio.is_write) {
-                size_t size = std::min<size_t>(run.mmio.len, sizeof(mmio.value));
+                size_t size =
+                    std::min<size_t>(run.mmio.len, sizeof(mmio.value));
                 std::memcpy(&mmio.value, run.mmio.data, size);
             }
             return mmio;
@@ -594,7 +643,9 @@ private:
         case KVM_EXIT_INTERNAL_ERROR:
             return ExitInternalError { run.internal.suberror };
         case KVM_EXIT_FAIL_ENTRY:
-            return ExitFailEntry { run.fail_entry.hardware_entry_failure_reason };
+            return ExitFailEntry {
+                run.fail_entry.hardware_entry_failure_reason
+            };
         case KVM_EXIT_INTR:
             return ExitInterrupted {};
         default:
@@ -612,7 +663,8 @@ private:
 
 class LinuxVm final : public Vm {
 public:
-    LinuxVm(UniqueFd fd, size_t vcpu_mmap_size, std::chrono::nanoseconds run_timeout)
+    LinuxVm(UniqueFd fd, size_t vcpu_mmap_size,
+            std::chrono::nanoseconds run_timeout)
         : m_fd(std::move(fd))
         , m_vcpu_mmap_size(vcpu_mmap_size)
         , m_run_timeout(run_timeout)
@@ -623,9 +675,9 @@ public:
     {
         // SAFETY: the argument is the capability number, passed by value;
         // the kernel reads and writes no memory.
-        int value = TRY(kvm_ioctl(m_fd.get(), KVM_CHECK_EXTENSION,
-                                  static_cast<unsigned long>(cap),
-                                  fmt::format("KVM_CHECK_EXTENSION({})", cap_name(cap))));
+        int value = TRY(kvm_ioctl(
+            m_fd.get(), KVM_CHECK_EXTENSION, static_cast<unsigned long>(cap),
+            fmt::format("KVM_CHECK_EXTENSION({})", cap_name(cap))));
         return int64_t { value };
     }
 
@@ -654,13 +706,14 @@ public:
     {
         // SAFETY: the guest physical address is passed by value; no memory
         // is read or written.
-        TRY(kvm_ioctl(m_fd.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(addr),
-                      "KVM_SET_TSS_ADDR"));
+        TRY(kvm_ioctl(m_fd.get(), KVM_SET_TSS_ADDR,
+                      static_cast<unsigned long>(addr), "KVM_SET_TSS_ADDR"));
         return {};
     }
 
-    qapi::Result<void> set_user_memory_region(uint32_t slot, uint64_t guest_phys_addr,
-                                              std::span<std::byte> memory) override
+    qapi::Result<void>
+    set_user_memory_region(uint32_t slot, uint64_t guest_phys_addr,
+                           std::span<std::byte> memory) override
     {
         kvm_userspace_memory_region region {
             .slot = slot,
@@ -680,21 +733,23 @@ public:
     qapi::Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) override
     {
         // SAFETY: the vCPU id is passed by value; the kernel returns a new fd.
-        int fd = TRY(kvm_ioctl(m_fd.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id),
-                               "KVM_CREATE_VCPU"));
+        int fd =
+            TRY(kvm_ioctl(m_fd.get(), KVM_CREATE_VCPU,
+                          static_cast<unsigned long>(id), "KVM_CREATE_VCPU"));
         UniqueFd vcpu_fd(fd);
-        void *address = ::mmap(nullptr, m_vcpu_mmap_size, PROT_READ | PROT_WRITE,
-                               MAP_SHARED, vcpu_fd.get(), 0);
+        void *address =
+            ::mmap(nullptr, m_vcpu_mmap_size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED, vcpu_fd.get(), 0);
         if (address == MAP_FAILED) {
             return qapi::Error::from_errno(errno, "mmap(kvm_run)");
         }
         auto mapping = std::make_unique<RunMapping>(address, m_vcpu_mmap_size);
-        return std::unique_ptr<Vcpu>(
-            std::make_unique<LinuxVcpu>(id, std::move(vcpu_fd), std::move(mapping),
-                                        m_run_timeout));
+        return std::unique_ptr<Vcpu>(std::make_unique<LinuxVcpu>(
+            id, std::move(vcpu_fd), std::move(mapping), m_run_timeout));
     }
 
-    qapi::Result<void> set_gsi_routing(std::span<const RoutingEntry> entries) override
+    qapi::Result<void>
+    set_gsi_routing(std::span<const RoutingEntry> entries) override
     {
         FlexArray<RoutingHeader, kvm_irq_routing_entry> table(entries.size());
         table.header()->nr = static_cast<uint32_t>(entries.size());
@@ -725,7 +780,8 @@ public:
         line.level = level ? 1 : 0;
         // SAFETY: the kernel reads irq and level from `line` and writes the
         // delivery status into the same union.
-        TRY(kvm_ioctl(m_fd.get(), KVM_IRQ_LINE_STATUS, &line, "KVM_IRQ_LINE_STATUS"));
+        TRY(kvm_ioctl(m_fd.get(), KVM_IRQ_LINE_STATUS, &line,
+                      "KVM_IRQ_LINE_STATUS"));
         return line.status;
     }
 
@@ -761,16 +817,17 @@ public:
     qapi::Result<int> api_version() override
     {
         // SAFETY: no argument; no memory is read or written.
-        return kvm_ioctl(m_fd.get(), KVM_GET_API_VERSION, 0, "KVM_GET_API_VERSION");
+        return kvm_ioctl(m_fd.get(), KVM_GET_API_VERSION, 0,
+                         "KVM_GET_API_VERSION");
     }
 
     qapi::Result<int64_t> check_extension(Cap cap) override
     {
         // SAFETY: the argument is the capability number, passed by value;
         // the kernel reads and writes no memory.
-        int value = TRY(kvm_ioctl(m_fd.get(), KVM_CHECK_EXTENSION,
-                                  static_cast<unsigned long>(cap),
-                                  fmt::format("KVM_CHECK_EXTENSION({})", cap_name(cap))));
+        int value = TRY(kvm_ioctl(
+            m_fd.get(), KVM_CHECK_EXTENSION, static_cast<unsigned long>(cap),
+            fmt::format("KVM_CHECK_EXTENSION({})", cap_name(cap))));
         return int64_t { value };
     }
 
@@ -780,14 +837,17 @@ public:
         int mmap_size = TRY(kvm_ioctl(m_fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0,
                                       "KVM_GET_VCPU_MMAP_SIZE"));
         if (static_cast<size_t>(mmap_size) < sizeof(kvm_run)) {
-            return qapi::Error::format("KVM_GET_VCPU_MMAP_SIZE: {} is smaller than struct kvm_run",
-                                       mmap_size);
+            return qapi::Error::format(
+                "KVM_GET_VCPU_MMAP_SIZE: {} is smaller than struct kvm_run",
+                mmap_size);
         }
         // SAFETY: the machine type (0) is passed by value; the kernel
         // returns a new VM fd.
-        int fd = TRY(kvm_ioctl(m_fd.get(), KVM_CREATE_VM, 0UL, "KVM_CREATE_VM"));
+        int fd =
+            TRY(kvm_ioctl(m_fd.get(), KVM_CREATE_VM, 0UL, "KVM_CREATE_VM"));
         return std::unique_ptr<Vm>(std::make_unique<LinuxVm>(
-            UniqueFd(fd), static_cast<size_t>(mmap_size), m_options.run_timeout));
+            UniqueFd(fd), static_cast<size_t>(mmap_size),
+            m_options.run_timeout));
     }
 
     qapi::Result<std::vector<CpuidEntry>> get_supported_cpuid() override
@@ -795,13 +855,14 @@ public:
         // The kernel answers E2BIG until the buffer is large enough; it has
         // about 60 leaves today, so a few doublings at most.
         constexpr size_t MAX_CPUID_ENTRIES = 4096;
-        for (size_t capacity = 128; capacity <= MAX_CPUID_ENTRIES; capacity *= 2) {
+        for (size_t capacity = 128; capacity <= MAX_CPUID_ENTRIES;
+             capacity *= 2) {
             FlexArray<CpuidHeader, kvm_cpuid_entry2> table(capacity);
             table.header()->nent = static_cast<uint32_t>(capacity);
             // SAFETY: the kernel reads nent, writes up to nent entries into
             // `table` and stores the number written in nent.
-            auto result = kvm_ioctl(m_fd.get(), IOCTL_GET_SUPPORTED_CPUID, table.header(),
-                                    "KVM_GET_SUPPORTED_CPUID");
+            auto result = kvm_ioctl(m_fd.get(), IOCTL_GET_SUPPORTED_CPUID,
+                                    table.header(), "KVM_GET_SUPPORTED_CPUID");
             if (!result.has_value()) {
                 if (result.error().os_errno() == E2BIG) {
                     continue;
@@ -834,8 +895,8 @@ private:
 
 } // namespace
 
-qapi::Result<std::unique_ptr<System>> open_host_system(std::string_view device,
-                                                       const HostOptions &options)
+qapi::Result<std::unique_ptr<System>>
+open_host_system(std::string_view device, const HostOptions &options)
 {
     std::string path(device);
     int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
@@ -845,8 +906,8 @@ qapi::Result<std::unique_ptr<System>> open_host_system(std::string_view device,
     auto system = std::make_unique<LinuxSystem>(UniqueFd(fd), options);
     int version = TRY(system->api_version());
     if (version != KVM_API_VERSION_EXPECTED) {
-        return qapi::Error::format("KVM_GET_API_VERSION: {} (expected {})", version,
-                                   KVM_API_VERSION_EXPECTED);
+        return qapi::Error::format("KVM_GET_API_VERSION: {} (expected {})",
+                                   version, KVM_API_VERSION_EXPECTED);
     }
     return std::unique_ptr<System>(std::move(system));
 }

@@ -30,7 +30,7 @@ struct HostOptions {
 
 /// Opens `device` (normally "/dev/kvm") with the given options.  Fails with
 /// the open() errno, or when KVM_GET_API_VERSION is not 12.
-qapi::Result<std::unique_ptr<System>> open_host_system(
-    std::string_view device, const HostOptions &options);
+qapi::Result<std::unique_ptr<System>>
+open_host_system(std::string_view device, const HostOptions &options);
 
 } // namespace accel::kvm

@@ -4,8 +4,6 @@
  */
 #include "accel/kvm/kvm-backend.h"
 
-#include <array>
-#include <utility>
 
 namespace accel::kvm {
 
@@ -15,7 +13,8 @@ namespace {
 // register is a little-endian u32 at its offset.  An offset past the page is
 // read as zero and ignored on write rather than trusted, because offsets can
 // come from a debugging command as well as from our own constants.
-constexpr uint32_t LAPIC_REG_LIMIT = sizeof(LapicState::regs) - sizeof(uint32_t);
+constexpr uint32_t LAPIC_REG_LIMIT =
+    sizeof(LapicState::regs) - sizeof(uint32_t);
 
 // The 256-bit registers (ISR, TMR, IRR) are eight u32s, one per 16 bytes.
 constexpr uint32_t vector_reg_offset(uint32_t base, uint8_t vector)
@@ -28,11 +27,16 @@ constexpr uint32_t vector_reg_mask(uint8_t vector)
     return 1U << (vector % 32);
 }
 
-constexpr std::array<std::pair<KernelProfile, std::string_view>, 3> PROFILE_NAMES {{
+struct ProfileName {
+    KernelProfile profile;
+    std::string_view name;
+};
+
+constexpr ProfileName PROFILE_NAMES[] = {
     { KernelProfile::Model, "model" },
     { KernelProfile::Model6_12, "model-6.12" },
     { KernelProfile::Model6_1, "model-6.1" },
-}};
+};
 
 } // namespace
 
@@ -60,7 +64,8 @@ void LapicState::set_reg(uint32_t offset, uint32_t value)
 
 bool LapicState::vector_bit(uint32_t base, uint8_t vector) const
 {
-    return (reg(vector_reg_offset(base, vector)) & vector_reg_mask(vector)) != 0;
+    uint32_t word = reg(vector_reg_offset(base, vector));
+    return (word & vector_reg_mask(vector)) != 0;
 }
 
 void LapicState::set_vector_bit(uint32_t base, uint8_t vector, bool value)

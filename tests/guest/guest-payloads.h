@@ -36,19 +36,24 @@ const GuestPayload &eoi_probe_payload();
 /// to another, for ever (README.md).
 const GuestPayload &io_echo_payload();
 
-/// eoi-probe's parameters and report ports.
+/// eoi-probe's report ports.  Its parameters (KVM_SET_REGS): EAX = SVR value
+/// to write (0 = leave), EBX = vector to handle, ECX = non-zero to also write
+/// the IOAPIC EOI register.  Memory it uses besides its image: the IVT entry
+/// of the vector and the stack below SP.
 namespace eoi_probe {
 
-/// Parameter registers (KVM_SET_REGS): EAX = SVR value to write (0 = leave),
-/// EBX = vector to handle, ECX = non-zero to also write the IOAPIC EOI
-/// register.  Memory the payload uses besides its image: the IVT entry of
-/// the vector and the stack below SP.
-inline constexpr uint16_t PORT_LVR = 0xe0;              ///< 32 bits: rdmsr 0x803
-inline constexpr uint16_t PORT_SVR = 0xe1;              ///< 32 bits: rdmsr 0x80F
-inline constexpr uint16_t PORT_HANDLER_ENTERED = 0xe2;  ///< 8 bits: the vector
-inline constexpr uint16_t PORT_LAPIC_EOI_DONE = 0xe3;   ///< 8 bits: the vector
-inline constexpr uint16_t PORT_IOAPIC_EOI_DONE = 0xe4;  ///< 8 bits: the vector
-inline constexpr uint16_t PORT_IDLE = 0xe5;             ///< 16 bits: handled count
+/// 32 bits: the LVR (rdmsr 0x803).
+inline constexpr uint16_t PORT_LVR = 0xe0;
+/// 32 bits: the SVR read back (rdmsr 0x80F) after the optional write.
+inline constexpr uint16_t PORT_SVR = 0xe1;
+/// 8 bits: the vector; the handler was entered.
+inline constexpr uint16_t PORT_HANDLER_ENTERED = 0xe2;
+/// 8 bits: the vector; the LAPIC EOI (wrmsr 0x80B) was written.
+inline constexpr uint16_t PORT_LAPIC_EOI_DONE = 0xe3;
+/// 8 bits: the vector; the IOAPIC EOI register was written.
+inline constexpr uint16_t PORT_IOAPIC_EOI_DONE = 0xe4;
+/// 16 bits: interrupts handled so far; `sti; hlt` follows.
+inline constexpr uint16_t PORT_IDLE = 0xe5;
 
 /// Where the IOAPIC EOI register write goes (a 4-byte MMIO write).
 inline constexpr uint64_t IOAPIC_EOI_REGISTER = 0xfec00040;
@@ -58,8 +63,10 @@ inline constexpr uint64_t IOAPIC_EOI_REGISTER = 0xfec00040;
 /// io-echo's ports (32-bit accesses).
 namespace io_echo {
 
-inline constexpr uint16_t PORT_IN = 0xe6;   ///< `in`: the host supplies a value
-inline constexpr uint16_t PORT_OUT = 0xe7;  ///< `out`: that value plus one
+/// `in`: the host supplies a value.
+inline constexpr uint16_t PORT_IN = 0xe6;
+/// `out`: that value plus one.
+inline constexpr uint16_t PORT_OUT = 0xe7;
 
 } // namespace io_echo
 
