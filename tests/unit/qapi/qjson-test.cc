@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <string>
 #include <string_view>
@@ -64,6 +65,11 @@ struct NumberCase {
     QObject value;
 };
 
+void PrintTo(const NumberCase &c, std::ostream *os)
+{
+    *os << '`' << c.text << '`';
+}
+
 class JsonNumber : public testing::TestWithParam<NumberCase> { };
 
 TEST_P(JsonNumber, ParsesToQEMUsRepresentation)
@@ -114,6 +120,11 @@ struct OutputCase {
     QObject value;
     std::string_view json;
 };
+
+void PrintTo(const OutputCase &c, std::ostream *os)
+{
+    *os << '`' << c.json << '`';
+}
 
 class JsonOutput : public testing::TestWithParam<OutputCase> { };
 
@@ -171,6 +182,11 @@ struct StringCase {
     std::string_view decoded;
 };
 
+void PrintTo(const StringCase &c, std::ostream *os)
+{
+    *os << '`' << c.json << '`';
+}
+
 class JsonString : public testing::TestWithParam<StringCase> { };
 
 TEST_P(JsonString, DecodesToUtf8)
@@ -217,6 +233,11 @@ struct ErrorCase {
     std::string_view json;
     std::string_view message;
 };
+
+void PrintTo(const ErrorCase &c, std::ostream *os)
+{
+    *os << '`' << c.json << '`';
+}
 
 class JsonError : public testing::TestWithParam<ErrorCase> { };
 
