@@ -153,7 +153,8 @@ void append_double(std::string &out, double d)
     }
     std::array<char, 32> buf;
     const auto res = std::to_chars(buf.data(), buf.data() + buf.size(), d);
-    const std::string_view text(buf.data(), static_cast<size_t>(res.ptr - buf.data()));
+    const std::string_view text(buf.data(),
+                                static_cast<size_t>(res.ptr - buf.data()));
     out += text;
     // "1" would read back as an Int; keep the Double a Double.
     if (text.find_first_of(".e") == std::string_view::npos) {
@@ -169,7 +170,8 @@ void append_newline(std::string &out, bool pretty, int indent)
     }
 }
 
-void append_json(std::string &out, const QObject &value, bool pretty, int indent)
+void append_json(std::string &out, const QObject &value, bool pretty,
+                 int indent)
 {
     switch (value.kind()) {
     case QObject::Kind::Null:
@@ -367,8 +369,9 @@ private:
 
     Error stray(size_t begin, size_t end)
     {
-        return parse_error(fmt::format(
-            "stray '{}'", printable_excerpt(m_text.substr(begin, end - begin))));
+        return parse_error(
+            fmt::format("stray '{}'",
+                        printable_excerpt(m_text.substr(begin, end - begin))));
     }
 
     Result<Token> lex()
@@ -415,7 +418,8 @@ private:
                    m_text[m_pos] <= 'z') {
                 m_pos++;
             }
-            return Token { TokenType::Keyword, m_text.substr(begin, m_pos - begin) };
+            return Token { TokenType::Keyword,
+                           m_text.substr(begin, m_pos - begin) };
         }
         return stray(begin, begin + 1);
     }
@@ -476,10 +480,12 @@ private:
                 return bad();
             }
         }
-        if (m_pos < m_text.size() && (m_text[m_pos] == 'e' || m_text[m_pos] == 'E')) {
+        if (m_pos < m_text.size() &&
+            (m_text[m_pos] == 'e' || m_text[m_pos] == 'E')) {
             is_float = true;
             m_pos++;
-            if (m_pos < m_text.size() && (m_text[m_pos] == '+' || m_text[m_pos] == '-')) {
+            if (m_pos < m_text.size() &&
+                (m_text[m_pos] == '+' || m_text[m_pos] == '-')) {
                 m_pos++;
             }
             if (digits() == 0) {
@@ -675,7 +681,8 @@ private:
                 pos = std::min(pos + 6, body.size());
             }
             if (cp == INVALID_CODEPOINT || is_surrogate(cp)) {
-                const size_t end = std::min(std::max(pos, escape + 6), body.size());
+                const size_t end =
+                    std::min(std::max(pos, escape + 6), body.size());
                 return parse_error(fmt::format(
                     "{} is not a valid Unicode character",
                     printable_excerpt(body.substr(escape, end - escape))));
@@ -715,7 +722,6 @@ private:
             return Error::from_errno(errno, "newlocale");
         }
         const std::string copy(text);
-        errno = 0;
         const double d = strtod_l(copy.c_str(), nullptr, c_locale);
         if (std::isinf(d)) {
             return parse_error(fmt::format("number '{}' out of range",

@@ -23,7 +23,8 @@ namespace qapi {
 /// peer can make the monitor allocate.
 struct JsonLimits {
     /// Deepest allowed nesting of arrays and objects; 1 allows "[1]" but
-    /// not "[[1]]".
+    /// not "[[1]]".  The parser recurses once per level, so this also
+    /// bounds its stack use.
     size_t max_depth { 1024 };
     /// Longest accepted input, in bytes.
     size_t max_size { size_t { 64 } << 20 };

@@ -122,8 +122,7 @@ def parse_doc(fname, lines):
     doc = QAPIDoc(SourceInfo(fname, lines[0][0] - 1 if lines else 0))
     if not lines:
         return doc
-    first_line, first = lines[0]
-    m = SYMBOL_RE.match(first)
+    m = SYMBOL_RE.match(lines[0][1])
     if m:
         doc.symbol = m.group(1)
         rest = lines[1:]
@@ -622,6 +621,7 @@ TYPE_NAME_RE = re.compile(r'^[A-Z][A-Za-z0-9]*$')
 COMMAND_NAME_RE = re.compile(r'^[a-z][a-z0-9]*(-[a-z0-9]+)*$')
 EVENT_NAME_RE = re.compile(r'^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$')
 LOWER_NAME_RE = re.compile(r'^[a-z][a-z0-9]*(-[a-z0-9]+)*$')
+ENUM_VALUE_RE = re.compile(r'^[a-z0-9]+(-[a-z0-9]+)*$')
 EXCEPTION_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]*$')
 
 KNOWN_PRAGMAS = ('doc-required', 'command-name-exceptions',
@@ -783,10 +783,15 @@ class Schema:
                             "naming rules" % (what, name))
 
     def _check_lower_name(self, name, owner, what, info):
-        exceptions = self.pragma['member-name-exceptions']
-        regex = EXCEPTION_NAME_RE if owner in exceptions else LOWER_NAME_RE
-        if what == 'value' and owner not in exceptions:
-            regex = re.compile(r'^[a-z0-9]+(-[a-z0-9]+)*$')
+        # Enum values may start with a digit ("2_5" in QEMU's PCIe link
+        # speeds); members may not.  Upper case and '_' need the owner in
+        # the 'member-name-exceptions' pragma, as in QEMU.
+        if owner in self.pragma['member-name-exceptions']:
+            regex = EXCEPTION_NAME_RE
+        elif what == 'value':
+            regex = ENUM_VALUE_RE
+        else:
+            regex = LOWER_NAME_RE
         if not regex.match(name):
             raise QAPIError(info, "%s '%s' of '%s' must be lower-case words "
                             "separated by '-'" % (what, name, owner))
@@ -1171,6 +1176,17 @@ def comment(text, indent='', width=78):
     return '\n'.join(out) + '\n'
 
 
+def wrap_call(indent, head, args, tail=';'):
+    """Format head(args...)tail at `indent`, aligning arguments under the
+    opening parenthesis when one line would pass 80 columns."""
+    line = '%s%s(%s)%s' % (indent, head, ', '.join(args), tail)
+    if len(line) <= 80 or len(args) < 2:
+        return line + '\n'
+    align = ' ' * (len(indent) + len(head) + 1)
+    return '%s%s(%s' % (indent, head, args[0]) + ''.join(
+        ',\n' + align + a for a in args[1:]) + ')' + tail + '\n'
+
+
 def cpp_string(s):
     return '"%s"' % s.replace('\\', '\\\\').replace('"', '\\"')
 
@@ -1283,9 +1299,9 @@ class Output:
             out += ('\n    bool operator==(const %s &) const = default;\n};\n\n'
                     % s.name)
             out += 'QObject to_qobject(const %s &value);\n' % s.name
-            out += ('Result<%s> visit_input(const QObject &obj, '
-                    'const InputPath &path,\n    std::type_identity<%s>);\n\n'
-                    % (s.name, s.name))
+            out += wrap_call('', 'Result<%s> visit_input' % s.name, [
+                'const QObject &obj', 'const InputPath &path',
+                'std::type_identity<%s>' % s.name]) + '\n'
         out += self.close_ns()
         return out
 
@@ -1304,17 +1320,18 @@ class Output:
                 out += '    dict.reserve(%d);\n' % len(members)
             for m in members:
                 if m.optional:
-                    out += ('    if (value.%s) {\n        dict.emplace_back(%s, '
-                            'to_qobject(*value.%s));\n    }\n'
-                            % (m.c_name, cpp_string(m.name), m.c_name))
+                    out += '    if (value.%s) {\n' % m.c_name
+                    out += wrap_call('        ', 'dict.emplace_back', [
+                        cpp_string(m.name), 'to_qobject(*value.%s)' % m.c_name])
+                    out += '    }\n'
                 else:
-                    out += ('    dict.emplace_back(%s, to_qobject(value.%s));\n'
-                            % (cpp_string(m.name), m.c_name))
+                    out += wrap_call('    ', 'dict.emplace_back', [
+                        cpp_string(m.name), 'to_qobject(value.%s)' % m.c_name])
             out += '    return QObject(std::move(dict));\n}\n\n'
 
-            out += ('Result<%s> visit_input(const QObject &obj, '
-                    'const InputPath &path,\n    std::type_identity<%s>)\n{\n'
-                    % (s.name, s.name))
+            out += wrap_call('', 'Result<%s> visit_input' % s.name, [
+                'const QObject &obj', 'const InputPath &path',
+                'std::type_identity<%s>' % s.name], tail='') + '{\n'
             out += ('    static constexpr std::array<std::string_view, %d> '
                     'MEMBERS = {\n' % len(members))
             for m in members:
@@ -1325,8 +1342,12 @@ class Output:
             out += '    %s value;\n' % s.name
             for m in members:
                 fn = 'visit_optional_member' if m.optional else 'visit_member'
-                out += ('    value.%s = TRY(qapi::%s<%s>(obj, path, %s));\n'
-                        % (m.c_name, fn, m.type.cpp(), cpp_string(m.name)))
+                call = 'TRY(qapi::%s<%s>(obj, path, %s));' % (
+                    fn, m.type.cpp(), cpp_string(m.name))
+                line = '    value.%s = %s\n' % (m.c_name, call)
+                if len(line) > 81:
+                    line = '    value.%s =\n        %s\n' % (m.c_name, call)
+                out += line
             out += ('    TRY(qapi::check_unexpected_members(obj, path, '
                     'MEMBERS));\n')
             out += '    return value;\n}\n\n'
@@ -1338,11 +1359,18 @@ class Output:
     def ret_type(self, cmd):
         return 'void' if cmd.returns is None else cmd.returns.cpp()
 
-    def method_decl(self, cmd):
+    def method_decl(self, cmd, indent):
+        """The pure virtual method of a command, wrapped after the return
+        type when it does not fit on one line."""
         params = ''
         if cmd.arg_type is not None:
             params = 'const %s &args' % cmd.arg_type.name
-        return 'Result<%s> %s(%s)' % (self.ret_type(cmd), cmd.method, params)
+        ret = 'virtual Result<%s>' % self.ret_type(cmd)
+        rest = '%s(%s) = 0;' % (cmd.method, params)
+        line = '%s%s %s\n' % (indent, ret, rest)
+        if len(line) > 81:
+            line = '%s%s\n%s%s\n' % (indent, ret, indent, rest)
+        return line
 
     def commands_h(self):
         schema = self.schema
@@ -1365,7 +1393,7 @@ class Output:
             out += '\n'
             out += comment('%s: %s' % (c.name, c.doc.summary() if c.doc
                                        else ''), '    ')
-            out += '    virtual %s = 0;\n' % self.method_decl(c)
+            out += self.method_decl(c, '    ')
         out += '};\n\n'
         out += ('/// Run the command `name` of `commands`.\n///\n'
                 '/// `args` is the request\'s "arguments" member, or nullptr '
@@ -1792,7 +1820,8 @@ Result<std::vector<T>> visit_input(const QObject &obj, const InputPath &path,
     out.reserve(list->size());
     for (size_t i = 0; i < list->size(); i++) {
         const InputPath element = path.element(i);
-        out.push_back(TRY(visit_input((*list)[i], element, std::type_identity<T> {})));
+        out.push_back(
+            TRY(visit_input((*list)[i], element, std::type_identity<T> {})));
     }
     return out;
 }
@@ -1821,11 +1850,13 @@ Result<std::optional<T>> visit_optional_member(const QObject &dict,
         return std::optional<T> {};
     }
     const InputPath member = path.member(name);
-    return std::optional<T>(TRY(visit_input(*value, member, std::type_identity<T> {})));
+    return std::optional<T>(
+        TRY(visit_input(*value, member, std::type_identity<T> {})));
 }
 
 /// Fails on the first member of the object `dict` that is not in `known`.
-Result<void> check_unexpected_members(const QObject &dict, const InputPath &path,
+Result<void> check_unexpected_members(const QObject &dict,
+                                      const InputPath &path,
                                       std::span<const std::string_view> known);
 
 /// Decode `obj` as a T with QEMU's input rules.  Errors name the offending
@@ -1840,6 +1871,10 @@ Result<T> from_qobject(const QObject &obj)
 // the generated code adds an overload per struct.
 
 inline QObject to_qobject(const std::string &value)
+{
+    return QObject(value);
+}
+inline QObject to_qobject(std::string_view value)
 {
     return QObject(value);
 }
@@ -1966,8 +2001,8 @@ Error invalid_parameter_type(const InputPath &path, std::string_view expected)
 
 Error invalid_parameter_value(const InputPath &path, std::string_view expected)
 {
-    return Error(fmt::format("Parameter '{}' expects {}", path.full_name(),
-                             expected));
+    return Error(
+        fmt::format("Parameter '{}' expects {}", path.full_name(), expected));
 }
 
 Error unexpected_parameter(const InputPath &path)
@@ -2033,7 +2068,8 @@ Result<T> input_signed(const QObject &obj, const InputPath &path,
                        std::string_view type)
 {
     const int64_t value = TRY(input_int64(obj, path));
-    if (value < std::numeric_limits<T>::min() || value > std::numeric_limits<T>::max()) {
+    if (value < std::numeric_limits<T>::min() ||
+        value > std::numeric_limits<T>::max()) {
         return invalid_parameter_value(path, type);
     }
     return static_cast<T>(value);
@@ -2124,7 +2160,8 @@ Result<QObject> visit_input(const QObject &obj, const InputPath &,
     return obj;
 }
 
-Result<void> check_unexpected_members(const QObject &dict, const InputPath &path,
+Result<void> check_unexpected_members(const QObject &dict,
+                                      const InputPath &path,
                                       std::span<const std::string_view> known)
 {
     const QObject::Dict *members = dict.as_dict();

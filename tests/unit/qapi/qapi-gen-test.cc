@@ -61,12 +61,15 @@ TEST(QapiGenNames, LegacyEnumValuesKeepTheirSpelling)
 
 TEST(QapiGenNames, MembersNamedLikeKeywordsKeepTheirQAPINames)
 {
-    const qapi_test::TestDerived value { .base_member = 1, .own_member = "x",
+    const qapi_test::TestDerived value { .base_member = 1,
+                                         .own_member = "x",
                                          .q_default = true,
-                                         .q_class = qapi_test::TestEnum::ValueOne };
+                                         .q_class =
+                                             qapi_test::TestEnum::ValueOne };
 
-    EXPECT_EQ(to_json(to_qobject(value)),
-              R"({"base-member": 1, "own-member": "x", "default": true, "class": "value-one"})");
+    EXPECT_EQ(
+        to_json(to_qobject(value)),
+        R"({"base-member": 1, "own-member": "x", "default": true, "class": "value-one"})");
 }
 
 // ---------------------------------------------------------------------------
@@ -84,13 +87,15 @@ void PrintTo(const IntegerCase &c, std::ostream *os)
     *os << c.member << " = " << c.value;
 }
 
-class QapiGenInteger : public testing::TestWithParam<IntegerCase> { };
+class QapiGenInteger : public testing::TestWithParam<IntegerCase> {};
 
 std::string integers_with(std::string_view member, std::string_view value)
 {
     std::string json = "{";
-    for (std::string_view m : { "i8", "i16", "i32", "i64", "i", "u8", "u16", "u32", "u64", "sz" }) {
-        json += "\"" + std::string(m) + "\": " + std::string(m == member ? value : "0") + ", ";
+    for (std::string_view m :
+         { "i8", "i16", "i32", "i64", "i", "u8", "u16", "u32", "u64", "sz" }) {
+        json += "\"" + std::string(m) +
+                "\": " + std::string(m == member ? value : "0") + ", ";
     }
     json.resize(json.size() - 2);
     return json + "}";
@@ -98,8 +103,8 @@ std::string integers_with(std::string_view member, std::string_view value)
 
 TEST_P(QapiGenInteger, FollowsQEMUsRangeRules)
 {
-    const std::string error =
-        decode_error<qapi_test::TestIntegers>(integers_with(GetParam().member, GetParam().value));
+    const std::string error = decode_error<qapi_test::TestIntegers>(
+        integers_with(GetParam().member, GetParam().value));
 
     EXPECT_EQ(error, GetParam().error.empty() ? "(decoded)" : GetParam().error);
 }
@@ -108,26 +113,35 @@ INSTANTIATE_TEST_SUITE_P(
     Widths, QapiGenInteger,
     testing::Values(
         IntegerCase { "Int8Min", "i8", "-128", "" },
-        IntegerCase { "Int8BelowMin", "i8", "-129", "Parameter 'i8' expects int8_t" },
-        IntegerCase { "Int8AboveMax", "i8", "128", "Parameter 'i8' expects int8_t" },
-        IntegerCase { "Int16AboveMax", "i16", "32768", "Parameter 'i16' expects int16_t" },
-        IntegerCase { "Int32AboveMax", "i32", "2147483648", "Parameter 'i32' expects int32_t" },
+        IntegerCase { "Int8BelowMin", "i8", "-129",
+                      "Parameter 'i8' expects int8_t" },
+        IntegerCase { "Int8AboveMax", "i8", "128",
+                      "Parameter 'i8' expects int8_t" },
+        IntegerCase { "Int16AboveMax", "i16", "32768",
+                      "Parameter 'i16' expects int16_t" },
+        IntegerCase { "Int32AboveMax", "i32", "2147483648",
+                      "Parameter 'i32' expects int32_t" },
         IntegerCase { "Int64Max", "i64", "9223372036854775807", "" },
         IntegerCase { "Int64AboveMax", "i64", "9223372036854775808",
                       "Invalid parameter type for 'i64', expected: integer" },
         IntegerCase { "IntFromDouble", "i", "1.0",
                       "Invalid parameter type for 'i', expected: integer" },
         IntegerCase { "Uint8Max", "u8", "255", "" },
-        IntegerCase { "Uint8AboveMax", "u8", "256", "Parameter 'u8' expects uint8_t" },
-        IntegerCase { "Uint8Negative", "u8", "-1", "Parameter 'u8' expects uint8_t" },
-        IntegerCase { "Uint16AboveMax", "u16", "65536", "Parameter 'u16' expects uint16_t" },
-        IntegerCase { "Uint32AboveMax", "u32", "4294967296", "Parameter 'u32' expects uint32_t" },
+        IntegerCase { "Uint8AboveMax", "u8", "256",
+                      "Parameter 'u8' expects uint8_t" },
+        IntegerCase { "Uint8Negative", "u8", "-1",
+                      "Parameter 'u8' expects uint8_t" },
+        IntegerCase { "Uint16AboveMax", "u16", "65536",
+                      "Parameter 'u16' expects uint16_t" },
+        IntegerCase { "Uint32AboveMax", "u32", "4294967296",
+                      "Parameter 'u32' expects uint32_t" },
         IntegerCase { "Uint64Max", "u64", "18446744073709551615", "" },
         // QEMU accepts a negative uint64 and wraps it.
         IntegerCase { "Uint64Negative", "u64", "-1", "" },
         IntegerCase { "Uint64BeyondRange", "u64", "18446744073709551616",
                       "Parameter 'u64' expects uint64" },
-        IntegerCase { "Uint64FromString", "u64", "\"1\"", "Parameter 'u64' expects uint64" },
+        IntegerCase { "Uint64FromString", "u64", "\"1\"",
+                      "Parameter 'u64' expects uint64" },
         IntegerCase { "SizeMax", "sz", "18446744073709551615", "" }),
     [](const testing::TestParamInfo<IntegerCase> &info) {
         return std::string(info.param.name);
@@ -135,7 +149,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(QapiGenInteger, NegativeUint64WrapsAsInQEMU)
 {
-    auto decoded = from_qobject<qapi_test::TestIntegers>(parse(integers_with("u64", "-1")));
+    auto decoded = from_qobject<qapi_test::TestIntegers>(
+        parse(integers_with("u64", "-1")));
 
     ASSERT_TRUE(decoded.has_value()) << decoded.error().message();
     EXPECT_EQ(decoded.value().u64, std::numeric_limits<uint64_t>::max());
@@ -144,10 +159,16 @@ TEST(QapiGenInteger, NegativeUint64WrapsAsInQEMU)
 TEST(QapiGenInteger, ExtremeValuesRoundTrip)
 {
     const qapi_test::TestIntegers value {
-        .i8 = -128, .i16 = -32768, .i32 = std::numeric_limits<int32_t>::min(),
-        .i64 = std::numeric_limits<int64_t>::min(), .i = std::numeric_limits<int64_t>::max(),
-        .u8 = 255, .u16 = 65535, .u32 = std::numeric_limits<uint32_t>::max(),
-        .u64 = std::numeric_limits<uint64_t>::max(), .sz = std::numeric_limits<uint64_t>::max(),
+        .i8 = -128,
+        .i16 = -32768,
+        .i32 = std::numeric_limits<int32_t>::min(),
+        .i64 = std::numeric_limits<int64_t>::min(),
+        .i = std::numeric_limits<int64_t>::max(),
+        .u8 = 255,
+        .u16 = 65535,
+        .u32 = std::numeric_limits<uint32_t>::max(),
+        .u64 = std::numeric_limits<uint64_t>::max(),
+        .sz = std::numeric_limits<uint64_t>::max(),
     };
 
     auto decoded = from_qobject<qapi_test::TestIntegers>(
@@ -171,7 +192,8 @@ TEST(QapiGenScalars, NumberAcceptsIntegers)
 
 TEST(QapiGenScalars, NumberRejectsStrings)
 {
-    EXPECT_EQ(decode_error<qapi_test::TestScalars>(R"({"s": "", "b": true, "n": "3", "a": 1})"),
+    EXPECT_EQ(decode_error<qapi_test::TestScalars>(
+                  R"({"s": "", "b": true, "n": "3", "a": 1})"),
               "Invalid parameter type for 'n', expected: number");
 }
 
@@ -223,17 +245,20 @@ TEST(QapiGenStruct, BaseMembersComeFirst)
 
 TEST(QapiGenStruct, MissingBaseMemberIsReported)
 {
-    EXPECT_EQ(decode_error<qapi_test::TestDerived>(R"({"own-member": "o", "default": false})"),
+    EXPECT_EQ(decode_error<qapi_test::TestDerived>(
+                  R"({"own-member": "o", "default": false})"),
               "Parameter 'base-member' is missing");
 }
 
 TEST(QapiGenStruct, ListOfStructsRoundTrips)
 {
     const qapi_test::TestNested value {
-        .enums = { qapi_test::TestEnum::ValueTwo, qapi_test::TestEnum::ValueOne },
-        .derived = std::vector<qapi_test::TestDerived> {
-            { .base_member = 1, .own_member = "a" },
-            { .base_member = 2, .own_member = "b", .q_default = true } },
+        .enums = { qapi_test::TestEnum::ValueTwo,
+                   qapi_test::TestEnum::ValueOne },
+        .derived =
+            std::vector<qapi_test::TestDerived> {
+                { .base_member = 1, .own_member = "a" },
+                { .base_member = 2, .own_member = "b", .q_default = true } },
     };
 
     auto decoded = from_qobject<qapi_test::TestNested>(to_qobject(value));
@@ -244,11 +269,12 @@ TEST(QapiGenStruct, ListOfStructsRoundTrips)
 
 TEST(QapiGenStruct, ErrorDeepInsideNamesTheWholePath)
 {
-    EXPECT_EQ(decode_error<qapi_test::TestNested>(
-                  R"({"integers": {"i8": 0, "i16": 0, "i32": 0, "i64": 0, "i": 0,
+    EXPECT_EQ(
+        decode_error<qapi_test::TestNested>(
+            R"({"integers": {"i8": 0, "i16": 0, "i32": 0, "i64": 0, "i": 0,
                                    "u8": 0, "u16": 0, "u32": 0, "u64": 0, "sz": 0},
                       "enums": ["value-one", "value-three"]})"),
-              "Parameter 'enums[1]' does not accept value 'value-three'");
+        "Parameter 'enums[1]' does not accept value 'value-three'");
 }
 
 TEST(QapiGenStruct, RecursiveStructRoundTrips)
@@ -256,7 +282,8 @@ TEST(QapiGenStruct, RecursiveStructRoundTrips)
     const qapi_test::TestTree tree {
         .name = "root",
         .children = { { .name = "leaf", .children = {} },
-                      { .name = "inner", .children = { { .name = "deep", .children = {} } } } },
+                      { .name = "inner",
+                        .children = { { .name = "deep", .children = {} } } } },
     };
 
     auto decoded = from_qobject<qapi_test::TestTree>(to_qobject(tree));
@@ -272,7 +299,8 @@ TEST(QapiGenStruct, EmptyStructIsAnEmptyObject)
 
 TEST(QapiGenStruct, EmptyStructRejectsMembers)
 {
-    EXPECT_EQ(decode_error<qapi_test::TestEmpty>(R"({"x": 1})"), "Parameter 'x' is unexpected");
+    EXPECT_EQ(decode_error<qapi_test::TestEmpty>(R"({"x": 1})"),
+              "Parameter 'x' is unexpected");
 }
 
 // ---------------------------------------------------------------------------
@@ -289,16 +317,19 @@ public:
         calls.emplace_back("test-no-args");
         return {};
     }
-    Result<qapi_test::TestNested> qmp_test_args(const qapi_test::TestArgsArgs &args) override
+    Result<qapi_test::TestNested>
+    qmp_test_args(const qapi_test::TestArgsArgs &args) override
     {
         calls.emplace_back("test-args");
         args_received = args;
         if (args.name.empty()) {
             return qapi::Error("empty name");
         }
-        return qapi_test::TestNested { .enums = { qapi_test::TestEnum::ValueOne } };
+        return qapi_test::TestNested { .enums = {
+                                           qapi_test::TestEnum::ValueOne } };
     }
-    Result<std::vector<int64_t>> qmp_test_boxed(const qapi_test::TestDerived &args) override
+    Result<std::vector<int64_t>>
+    qmp_test_boxed(const qapi_test::TestDerived &args) override
     {
         calls.emplace_back("test-boxed");
         boxed_received = args;
@@ -309,7 +340,8 @@ public:
         calls.emplace_back("test-any");
         return args.value;
     }
-    Result<bool> qmp_test_features(const qapi_test::TestFeaturesArgs &args) override
+    Result<bool>
+    qmp_test_features(const qapi_test::TestFeaturesArgs &args) override
     {
         calls.emplace_back("test-features");
         return args.x.has_value();
@@ -321,7 +353,8 @@ public:
     }
 };
 
-Result<QObject> dispatch(TestCommands &commands, std::string_view name, std::string_view args)
+Result<QObject> dispatch(TestCommands &commands, std::string_view name,
+                         std::string_view args)
 {
     const QObject parsed = parse(args);
     return qapi_test::qmp_dispatch(commands, name, &parsed);
@@ -331,19 +364,22 @@ TEST(QapiGenCommand, InlineArgumentsAreDecoded)
 {
     TestCommands commands;
 
-    auto result = dispatch(commands, "test-args", R"({"name": "n", "mode": "value-two"})");
+    auto result = dispatch(commands, "test-args",
+                           R"({"name": "n", "mode": "value-two"})");
 
     ASSERT_TRUE(result.has_value()) << result.error().message();
     EXPECT_EQ(commands.args_received,
-              (qapi_test::TestArgsArgs { .name = "n", .mode = qapi_test::TestEnum::ValueTwo }));
+              (qapi_test::TestArgsArgs {
+                  .name = "n", .mode = qapi_test::TestEnum::ValueTwo }));
 }
 
 TEST(QapiGenCommand, BoxedArgumentsAreTheNamedStruct)
 {
     TestCommands commands;
 
-    auto result = dispatch(commands, "test-boxed",
-                           R"({"base-member": 5, "own-member": "o", "default": true})");
+    auto result =
+        dispatch(commands, "test-boxed",
+                 R"({"base-member": 5, "own-member": "o", "default": true})");
 
     ASSERT_TRUE(result.has_value()) << result.error().message();
     EXPECT_EQ(result.value(), parse("[5, -5]"));
@@ -353,7 +389,8 @@ TEST(QapiGenCommand, AnyResultIsPassedThrough)
 {
     TestCommands commands;
 
-    auto result = dispatch(commands, "test-any", R"({"value": {"nested": [1, "two"]}})");
+    auto result =
+        dispatch(commands, "test-any", R"({"value": {"nested": [1, "two"]}})");
 
     ASSERT_TRUE(result.has_value()) << result.error().message();
     EXPECT_EQ(result.value(), parse(R"({"nested": [1, "two"]})"));
@@ -373,7 +410,8 @@ TEST(QapiGenCommand, CommandNameWithUnderscoreDispatches)
 {
     TestCommands commands;
 
-    auto result = qapi_test::qmp_dispatch(commands, "test_legacy_name", nullptr);
+    auto result =
+        qapi_test::qmp_dispatch(commands, "test_legacy_name", nullptr);
 
     ASSERT_FALSE(result.has_value());
     EXPECT_EQ(result.error().error_class(), ErrorClass::DeviceNotActive);
@@ -383,7 +421,8 @@ TEST(QapiGenCommand, OutOfRangeArgumentIsRejectedBeforeTheCall)
 {
     TestCommands commands;
 
-    auto result = dispatch(commands, "test-args", R"({"name": "n", "count": 300})");
+    auto result =
+        dispatch(commands, "test-args", R"({"name": "n", "count": 300})");
 
     ASSERT_FALSE(result.has_value());
     EXPECT_EQ(result.error().message(), "Parameter 'count' expects uint8_t");
@@ -416,7 +455,8 @@ TEST(QapiGenCommand, TableRecordsFeaturesAndFlags)
 
 TEST(QapiGenEvent, OptionalDataMemberIsAnOptionalParameter)
 {
-    const qapi::QapiEvent event = qapi_test::qapi_event_test_event(3, std::nullopt);
+    const qapi::QapiEvent event =
+        qapi_test::qapi_event_test_event(3, std::nullopt);
 
     EXPECT_EQ(event.name, "TEST_EVENT");
     EXPECT_EQ(event.data, parse(R"({"value": 3})"));
@@ -424,15 +464,16 @@ TEST(QapiGenEvent, OptionalDataMemberIsAnOptionalParameter)
 
 TEST(QapiGenEvent, BoxedEventTakesTheNamedStruct)
 {
-    const qapi::QapiEvent event =
-        qapi_test::qapi_event_test_boxed_event(qapi_test::TestBase { .base_member = 9 });
+    const qapi::QapiEvent event = qapi_test::qapi_event_test_boxed_event(
+        qapi_test::TestBase { .base_member = 9 });
 
     EXPECT_EQ(event.data, parse(R"({"base-member": 9})"));
 }
 
 TEST(QapiGenEvent, EventArgumentsDecodeForClients)
 {
-    auto decoded = from_qobject<qapi_test::TestEventEventArgs>(parse(R"({"value": 1, "text": "t"})"));
+    auto decoded = from_qobject<qapi_test::TestEventEventArgs>(
+        parse(R"({"value": 1, "text": "t"})"));
 
     ASSERT_TRUE(decoded.has_value()) << decoded.error().message();
     EXPECT_EQ(decoded.value().text, "t");
@@ -450,8 +491,9 @@ TEST(QapiGenExamples, MultiLineMessagesAndProseAreExtracted)
     const QObject &test_args = examples.as_list()->at(1);
     EXPECT_EQ(*test_args.get("source"), QObject("qapi-schema-test.json:158"));
     EXPECT_EQ(test_args.get("exchanges")->as_list()->size(), 4u);
-    EXPECT_EQ(*test_args.get("exchanges")->as_list()->at(3).get("message"),
-              parse(R"({"error": {"class": "GenericError", "desc": "empty name"}})"));
+    EXPECT_EQ(
+        *test_args.get("exchanges")->as_list()->at(3).get("message"),
+        parse(R"({"error": {"class": "GenericError", "desc": "empty name"}})"));
 }
 
 TEST(QapiGenIntrospection, ListTypesAndBuiltinsAreDescribed)

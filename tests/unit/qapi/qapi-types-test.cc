@@ -55,10 +55,10 @@ qapi::SeoibInfo respected_on_q35()
 }
 
 constexpr std::string_view RESPECTED_ON_Q35_JSON =
-    "{\"requested\": \"auto\", \"effective\": \"respected\", \"irqchip\": "
-    "\"split\", \"ioapic-version\": 32, \"ioapic-version-source\": \"default\", "
-    "\"x2apic-api-flags\": 4, \"kernel-x2apic-api\": 15, \"legacy\": false, "
-    "\"vcpus\": [{\"cpu-index\": 0, \"lvr\": 17104916}]}";
+    R"({"requested": "auto", "effective": "respected", "irqchip": "split", )"
+    R"("ioapic-version": 32, "ioapic-version-source": "default", )"
+    R"("x2apic-api-flags": 4, "kernel-x2apic-api": 15, "legacy": false, )"
+    R"("vcpus": [{"cpu-index": 0, "lvr": 17104916}]})";
 
 // ---------------------------------------------------------------------------
 // Enums
@@ -68,13 +68,15 @@ TEST(QapiEnum, LookupTableHoldsQAPINamesInDeclarationOrder)
     using Lookup = qapi::EnumLookup<qapi::SeoibPolicy>;
 
     EXPECT_EQ(Lookup::type_name, "SeoibPolicy");
-    EXPECT_EQ(Lookup::names, (std::array<std::string_view, 4> {
-                                 "auto", "quirked", "respected", "not-advertised" }));
+    EXPECT_EQ(Lookup::names,
+              (std::array<std::string_view, 4> { "auto", "quirked", "respected",
+                                                 "not-advertised" }));
 }
 
 TEST(QapiEnum, EnumeratorNamesItsQAPIValue)
 {
-    EXPECT_EQ(qapi::enum_name(qapi::SeoibPolicy::NotAdvertised), "not-advertised");
+    EXPECT_EQ(qapi::enum_name(qapi::SeoibPolicy::NotAdvertised),
+              "not-advertised");
 }
 
 TEST(QapiEnum, QAPIValueParsesToItsEnumerator)
@@ -90,7 +92,8 @@ TEST(QapiEnum, UnknownValueDoesNotParse)
 
 TEST(QapiEnum, EncodesAsItsQAPIName)
 {
-    EXPECT_EQ(to_qobject(qapi::ShutdownCause::HostQmpQuit), QObject("host-qmp-quit"));
+    EXPECT_EQ(to_qobject(qapi::ShutdownCause::HostQmpQuit),
+              QObject("host-qmp-quit"));
 }
 
 TEST(QapiEnum, DecodesFromItsQAPIName)
@@ -130,7 +133,8 @@ TEST(QapiStruct, EncodesMembersInSchemaOrder)
 
 TEST(QapiStruct, DecodesWhatItEncodes)
 {
-    auto decoded = from_qobject<qapi::SeoibInfo>(to_qobject(respected_on_q35()));
+    auto decoded =
+        from_qobject<qapi::SeoibInfo>(to_qobject(respected_on_q35()));
 
     ASSERT_TRUE(decoded.has_value()) << decoded.error().message();
     EXPECT_EQ(decoded.value(), respected_on_q35());
@@ -142,12 +146,14 @@ TEST(QapiStruct, DecodesMembersInAnyOrder)
         parse(R"({"micro": 3, "major": 1, "minor": 2})"));
 
     ASSERT_TRUE(decoded.has_value()) << decoded.error().message();
-    EXPECT_EQ(decoded.value(), (qapi::VersionTriple { .major = 1, .minor = 2, .micro = 3 }));
+    EXPECT_EQ(decoded.value(),
+              (qapi::VersionTriple { .major = 1, .minor = 2, .micro = 3 }));
 }
 
 TEST(QapiStruct, AbsentOptionalMemberIsNullopt)
 {
-    auto decoded = from_qobject<qapi::ObjectTypeInfo>(parse(R"({"name": "ioapic"})"));
+    auto decoded =
+        from_qobject<qapi::ObjectTypeInfo>(parse(R"({"name": "ioapic"})"));
 
     ASSERT_TRUE(decoded.has_value()) << decoded.error().message();
     EXPECT_EQ(decoded.value().parent, std::nullopt);
@@ -166,7 +172,8 @@ TEST(QapiStruct, AbsentOptionalMemberIsNotEncoded)
 {
     const qapi::ObjectTypeInfo info { .name = "kvm-accel", .parent = "accel" };
 
-    EXPECT_EQ(to_json(to_qobject(info)), R"({"name": "kvm-accel", "parent": "accel"})");
+    EXPECT_EQ(to_json(to_qobject(info)),
+              R"({"name": "kvm-accel", "parent": "accel"})");
 }
 
 TEST(QapiStruct, AnyMemberKeepsTheValue)
@@ -184,8 +191,10 @@ TEST(QapiStruct, MemberWithFeaturesIsAnOrdinaryMember)
         .name = "pc-q35-2.8",
         .cpu_max = 288,
         .deprecated = true,
-        .compat_props = std::vector<qapi::CompatProperty> {
-            { .qom_type = "pci-bridge", .property = "shpc", .value = "on" } },
+        .compat_props =
+            std::vector<qapi::CompatProperty> { { .qom_type = "pci-bridge",
+                                                  .property = "shpc",
+                                                  .value = "on" } },
     };
 
     EXPECT_EQ(to_qobject(info).get("compat-props")->as_list()->size(), 1u);
@@ -205,11 +214,12 @@ void PrintTo(const InputErrorCase &c, std::ostream *os)
     *os << c.json;
 }
 
-class QapiInputError : public testing::TestWithParam<InputErrorCase> { };
+class QapiInputError : public testing::TestWithParam<InputErrorCase> {};
 
 TEST_P(QapiInputError, IsReportedWithQEMUsMessage)
 {
-    EXPECT_EQ(decode_error<qapi::SeoibInfo>(GetParam().json), GetParam().message);
+    EXPECT_EQ(decode_error<qapi::SeoibInfo>(GetParam().json),
+              GetParam().message);
 }
 
 // A SeoibInfo in JSON with the given text for three of its members.
@@ -237,9 +247,11 @@ INSTANTIATE_TEST_SUITE_P(
         InputErrorCase { "Missing", seoib_info("", "4", VCPUS),
                          "Parameter 'ioapic-version' is missing" },
         InputErrorCase { "StringForInteger", seoib_info("32", "\"4\"", VCPUS),
-                         "Invalid parameter type for 'x2apic-api-flags', expected: integer" },
+                         "Invalid parameter type for 'x2apic-api-flags', "
+                         "expected: integer" },
         InputErrorCase { "DoubleForInteger", seoib_info("32", "4.0", VCPUS),
-                         "Invalid parameter type for 'x2apic-api-flags', expected: integer" },
+                         "Invalid parameter type for 'x2apic-api-flags', "
+                         "expected: integer" },
         // QEMU's unsigned input has no type error: anything that is not an
         // integer "expects uint64", whatever the member's width.
         InputErrorCase { "StringForUnsigned", seoib_info("\"32\"", "4", VCPUS),
@@ -248,38 +260,47 @@ INSTANTIATE_TEST_SUITE_P(
                          "Parameter 'ioapic-version' expects uint8_t" },
         InputErrorCase { "Uint8Negative", seoib_info("-1", "4", VCPUS),
                          "Parameter 'ioapic-version' expects uint8_t" },
-        InputErrorCase { "Unexpected", seoib_info("32", "4, \"bogus\": 1", VCPUS),
+        InputErrorCase { "Unexpected",
+                         seoib_info("32", "4, \"bogus\": 1", VCPUS),
                          "Parameter 'bogus' is unexpected" },
-        InputErrorCase { "ObjectForList", seoib_info("32", "4", "{}"),
-                         "Invalid parameter type for 'vcpus', expected: array" },
-        InputErrorCase { "ListElementNotObject", seoib_info("32", "4", "[1]"),
-                         "Invalid parameter type for 'vcpus[0]', expected: object" },
+        InputErrorCase {
+            "ObjectForList", seoib_info("32", "4", "{}"),
+            "Invalid parameter type for 'vcpus', expected: array" },
+        InputErrorCase {
+            "ListElementNotObject", seoib_info("32", "4", "[1]"),
+            "Invalid parameter type for 'vcpus[0]', expected: object" },
         InputErrorCase { "NestedMemberWrongType",
                          seoib_info("32", "4", R"([{"cpu-index": 0, "lvr": 1},
                                                   {"cpu-index": true, "lvr": 1}])"),
-                         "Invalid parameter type for 'vcpus[1].cpu-index', expected: integer" },
-        InputErrorCase { "NestedMemberMissing", seoib_info("32", "4", R"([{"cpu-index": 0}])"),
+                         "Invalid parameter type for 'vcpus[1].cpu-index', "
+                         "expected: integer" },
+        InputErrorCase { "NestedMemberMissing",
+                         seoib_info("32", "4", R"([{"cpu-index": 0}])"),
                          "Parameter 'vcpus[0].lvr' is missing" },
-        InputErrorCase { "NestedMemberUnexpected",
-                         seoib_info("32", "4", R"([{"cpu-index": 0, "lvr": 1, "x": 2}])"),
-                         "Parameter 'vcpus[0].x' is unexpected" },
-        InputErrorCase { "NotAnObject", "[]",
-                         "Invalid parameter type for '<anonymous>', expected: object" }),
+        InputErrorCase {
+            "NestedMemberUnexpected",
+            seoib_info("32", "4", R"([{"cpu-index": 0, "lvr": 1, "x": 2}])"),
+            "Parameter 'vcpus[0].x' is unexpected" },
+        InputErrorCase {
+            "NotAnObject", "[]",
+            "Invalid parameter type for '<anonymous>', expected: object" }),
     [](const testing::TestParamInfo<InputErrorCase> &info) {
         return std::string(info.param.name);
     });
 
 TEST(QapiInputError, NullIsNotABoolean)
 {
-    EXPECT_EQ(decode_error<qapi::KvmInfo>(R"({"enabled": null, "present": true})"),
-              "Invalid parameter type for 'enabled', expected: boolean");
+    EXPECT_EQ(
+        decode_error<qapi::KvmInfo>(R"({"enabled": null, "present": true})"),
+        "Invalid parameter type for 'enabled', expected: boolean");
 }
 
 TEST(QapiInputError, NestedStructMemberIsNamedWithADot)
 {
-    EXPECT_EQ(decode_error<qapi::VersionInfo>(
-                  R"({"qemu": {"major": 0, "minor": "1", "micro": 0}, "package": ""})"),
-              "Invalid parameter type for 'qemu.minor', expected: integer");
+    EXPECT_EQ(
+        decode_error<qapi::VersionInfo>(
+            R"({"qemu": {"major": 0, "minor": "1", "micro": 0}, "package": ""})"),
+        "Invalid parameter type for 'qemu.minor', expected: integer");
 }
 
 TEST(QapiInputError, ErrorsAreGenericErrors)

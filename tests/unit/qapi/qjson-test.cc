@@ -16,7 +16,8 @@ using qapi::JsonLimits;
 using qapi::QObject;
 using qapi::to_json;
 
-std::string parse_error_text(std::string_view text, const JsonLimits &limits = {})
+std::string parse_error_text(std::string_view text,
+                             const JsonLimits &limits = {})
 {
     auto result = from_json(text, limits);
     if (result.has_value()) {
@@ -33,7 +34,7 @@ std::string nested_arrays(size_t depth)
 // ---------------------------------------------------------------------------
 // Round trips: compact text that reads back and writes out unchanged.
 
-class JsonRoundTrip : public testing::TestWithParam<std::string_view> { };
+class JsonRoundTrip : public testing::TestWithParam<std::string_view> {};
 
 TEST_P(JsonRoundTrip, CompactTextIsReproducedExactly)
 {
@@ -45,16 +46,17 @@ TEST_P(JsonRoundTrip, CompactTextIsReproducedExactly)
 
 INSTANTIATE_TEST_SUITE_P(
     Documents, JsonRoundTrip,
-    testing::Values(
-        "null", "true", "false", "0", "-1", "42", "\"\"", "\"text\"", "[]",
-        "{}", "[1, 2, 3]", "{\"a\": 1, \"b\": [true, null]}",
-        // Member order is kept, not sorted.
-        "{\"z\": 1, \"a\": 2, \"m\": 3}",
-        "{\"execute\": \"qom-get\", \"arguments\": {\"path\": "
-        "\"/machine/q35/ioapic\", \"property\": \"version\"}}",
-        "[[[]], {\"x\": {}}]", "0.5", "-2.25", "1.0", "1e+300",
-        "18446744073709551615", "-9223372036854775808",
-        "\"\\u00E9\\uD83D\\uDE00\"", "\"tab\\there\\nnewline\\\\ \\\"quoted\\\"\""));
+    testing::Values("null", "true", "false", "0", "-1", "42", "\"\"",
+                    "\"text\"", "[]", "{}", "[1, 2, 3]",
+                    "{\"a\": 1, \"b\": [true, null]}",
+                    // Member order is kept, not sorted.
+                    "{\"z\": 1, \"a\": 2, \"m\": 3}",
+                    "{\"execute\": \"qom-get\", \"arguments\": {\"path\": "
+                    "\"/machine/q35/ioapic\", \"property\": \"version\"}}",
+                    "[[[]], {\"x\": {}}]", "0.5", "-2.25", "1.0", "1e+300",
+                    "18446744073709551615", "-9223372036854775808",
+                    "\"\\u00E9\\uD83D\\uDE00\"",
+                    "\"tab\\there\\nnewline\\\\ \\\"quoted\\\"\""));
 
 // ---------------------------------------------------------------------------
 // Numbers follow QEMU's QNum rules.
@@ -70,7 +72,7 @@ void PrintTo(const NumberCase &c, std::ostream *os)
     *os << '`' << c.text << '`';
 }
 
-class JsonNumber : public testing::TestWithParam<NumberCase> { };
+class JsonNumber : public testing::TestWithParam<NumberCase> {};
 
 TEST_P(JsonNumber, ParsesToQEMUsRepresentation)
 {
@@ -88,7 +90,8 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         NumberCase { "0", QObject::Kind::Int, QObject(int64_t { 0 }) },
         NumberCase { "-0", QObject::Kind::Int, QObject(int64_t { 0 }) },
-        NumberCase { "17104916", QObject::Kind::Int, QObject(int64_t { 17104916 }) },
+        NumberCase { "17104916", QObject::Kind::Int,
+                     QObject(int64_t { 17104916 }) },
         NumberCase { "9223372036854775807", QObject::Kind::Int,
                      QObject(std::numeric_limits<int64_t>::max()) },
         NumberCase { "-9223372036854775808", QObject::Kind::Int,
@@ -113,7 +116,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Json, NumberTooLargeForADoubleIsAnError)
 {
-    EXPECT_EQ(parse_error_text("1e400"), "JSON parse error, number '1e400' out of range");
+    EXPECT_EQ(parse_error_text("1e400"),
+              "JSON parse error, number '1e400' out of range");
 }
 
 struct OutputCase {
@@ -126,7 +130,7 @@ void PrintTo(const OutputCase &c, std::ostream *os)
     *os << '`' << c.json << '`';
 }
 
-class JsonOutput : public testing::TestWithParam<OutputCase> { };
+class JsonOutput : public testing::TestWithParam<OutputCase> {};
 
 TEST_P(JsonOutput, WritesExpectedText)
 {
@@ -139,10 +143,12 @@ INSTANTIATE_TEST_SUITE_P(
         // Shortest text that reads back to the same double.
         OutputCase { QObject(0.1), "0.1" },
         // Integral doubles keep a fraction so they stay doubles.
-        OutputCase { QObject(2.0), "2.0" }, OutputCase { QObject(-0.0), "-0.0" },
+        OutputCase { QObject(2.0), "2.0" },
+        OutputCase { QObject(-0.0), "-0.0" },
         OutputCase { QObject(1e300), "1e+300" },
         // JSON has no NaN or infinity.
-        OutputCase { QObject(std::numeric_limits<double>::quiet_NaN()), "null" },
+        OutputCase { QObject(std::numeric_limits<double>::quiet_NaN()),
+                     "null" },
         OutputCase { QObject(std::numeric_limits<double>::infinity()), "null" },
         OutputCase { QObject(std::numeric_limits<uint64_t>::max()),
                      "18446744073709551615" }));
@@ -187,7 +193,7 @@ void PrintTo(const StringCase &c, std::ostream *os)
     *os << '`' << c.json << '`';
 }
 
-class JsonString : public testing::TestWithParam<StringCase> { };
+class JsonString : public testing::TestWithParam<StringCase> {};
 
 TEST_P(JsonString, DecodesToUtf8)
 {
@@ -200,23 +206,24 @@ TEST_P(JsonString, DecodesToUtf8)
 
 INSTANTIATE_TEST_SUITE_P(
     Escapes, JsonString,
-    testing::Values(
-        StringCase { R"("\"\\\/")", "\"\\/" },
-        StringCase { R"("\b\f\n\r\t")", "\b\f\n\r\t" },
-        StringCase { R"("\u0041\u00e9\u20AC")", "A\xc3\xa9\xe2\x82\xac" },
-        StringCase { R"("\uD83D\uDE00")", "\xf0\x9f\x98\x80" },
-        StringCase { R"("\u0000")", std::string_view("\0", 1) },
-        // Raw UTF-8 passes through unchanged.
-        StringCase { "\"\xc3\xa9\xf0\x9f\x98\x80\"", "\xc3\xa9\xf0\x9f\x98\x80" },
-        // DEL is not a control character for RFC 8259.
-        StringCase { "\"\x7f\"", "\x7f" }));
+    testing::Values(StringCase { R"("\"\\\/")", "\"\\/" },
+                    StringCase { R"("\b\f\n\r\t")", "\b\f\n\r\t" },
+                    StringCase { R"("\u0041\u00e9\u20AC")",
+                                 "A\xc3\xa9\xe2\x82\xac" },
+                    StringCase { R"("\uD83D\uDE00")", "\xf0\x9f\x98\x80" },
+                    StringCase { R"("\u0000")", std::string_view("\0", 1) },
+                    // Raw UTF-8 passes through unchanged.
+                    StringCase { "\"\xc3\xa9\xf0\x9f\x98\x80\"",
+                                 "\xc3\xa9\xf0\x9f\x98\x80" },
+                    // DEL is not a control character for RFC 8259.
+                    StringCase { "\"\x7f\"", "\x7f" }));
 
-INSTANTIATE_TEST_SUITE_P(
-    SingleQuotes, JsonString,
-    testing::Values(StringCase { "'abc'", "abc" },
-                    StringCase { R"('say "hi"')", "say \"hi\"" },
-                    StringCase { R"('it\'s')", "it's" },
-                    StringCase { R"("it\'s")", "it's" }));
+INSTANTIATE_TEST_SUITE_P(SingleQuotes, JsonString,
+                         testing::Values(StringCase { "'abc'", "abc" },
+                                         StringCase { R"('say "hi"')",
+                                                      "say \"hi\"" },
+                                         StringCase { R"('it\'s')", "it's" },
+                                         StringCase { R"("it\'s")", "it's" }));
 
 TEST(Json, SingleQuotedKeysAndValuesFormACommand)
 {
@@ -239,7 +246,7 @@ void PrintTo(const ErrorCase &c, std::ostream *os)
     *os << '`' << c.json << '`';
 }
 
-class JsonError : public testing::TestWithParam<ErrorCase> { };
+class JsonError : public testing::TestWithParam<ErrorCase> {};
 
 TEST_P(JsonError, IsRejectedWithMessage)
 {
@@ -259,10 +266,13 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase { "[,]", "JSON parse error, expecting value" },
         ErrorCase { "[1,]", "JSON parse error, expecting value" },
         ErrorCase { "{\"a\":}", "JSON parse error, expecting value" },
-        ErrorCase { "{\"a\": 1,}", "JSON parse error, key is not a string in object" },
-        ErrorCase { "{1: 2}", "JSON parse error, key is not a string in object" },
+        ErrorCase { "{\"a\": 1,}",
+                    "JSON parse error, key is not a string in object" },
+        ErrorCase { "{1: 2}",
+                    "JSON parse error, key is not a string in object" },
         ErrorCase { "{\"a\" 1}", "JSON parse error, missing : in object pair" },
-        ErrorCase { "{\"a\": 1 \"b\": 2}", "JSON parse error, expected separator in dict" },
+        ErrorCase { "{\"a\": 1 \"b\": 2}",
+                    "JSON parse error, expected separator in dict" },
         ErrorCase { "[1 2]", "JSON parse error, expected separator in list" },
         ErrorCase { "{\"a\": 1, \"a\": 2}", "JSON parse error, duplicate key" },
         ErrorCase { "tru", "JSON parse error, invalid keyword 'tru'" },
@@ -290,24 +300,35 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     Strings, JsonError,
     testing::Values(
-        ErrorCase { R"("\x")", "JSON parse error, invalid escape sequence in string" },
-        ErrorCase { R"("\uD800")",
-                    "JSON parse error, \\uD800 is not a valid Unicode character" },
-        ErrorCase { R"("\uDC00")",
-                    "JSON parse error, \\uDC00 is not a valid Unicode character" },
-        ErrorCase { R"("\uD800\u0041")",
-                    "JSON parse error, \\uD800\\u0041 is not a valid Unicode character" },
-        ErrorCase { R"("\u12")", "JSON parse error, \\u12 is not a valid Unicode character" },
-        ErrorCase { R"("\uZZZZ")",
-                    "JSON parse error, \\uZZZZ is not a valid Unicode character" },
+        ErrorCase { R"("\x")",
+                    "JSON parse error, invalid escape sequence in string" },
+        ErrorCase {
+            R"("\uD800")",
+            "JSON parse error, \\uD800 is not a valid Unicode character" },
+        ErrorCase {
+            R"("\uDC00")",
+            "JSON parse error, \\uDC00 is not a valid Unicode character" },
+        ErrorCase { R"("\uD800\u0041")", "JSON parse error, \\uD800\\u0041 is "
+                                         "not a valid Unicode character" },
+        ErrorCase {
+            R"("\u12")",
+            "JSON parse error, \\u12 is not a valid Unicode character" },
+        ErrorCase {
+            R"("\uZZZZ")",
+            "JSON parse error, \\uZZZZ is not a valid Unicode character" },
         // RFC 8259 §7: control characters must be escaped.
         ErrorCase { "\"a\nb\"", "JSON parse error, stray '\\x0a'" },
-        ErrorCase { std::string_view("\"a\0b\"", 5), "JSON parse error, stray '\\x00'" },
-        ErrorCase { "\"\xff\"", "JSON parse error, invalid UTF-8 sequence in string" },
+        ErrorCase { std::string_view("\"a\0b\"", 5),
+                    "JSON parse error, stray '\\x00'" },
+        ErrorCase { "\"\xff\"",
+                    "JSON parse error, invalid UTF-8 sequence in string" },
         // Overlong NUL, an encoded surrogate, a truncated sequence.
-        ErrorCase { "\"\xc0\x80\"", "JSON parse error, invalid UTF-8 sequence in string" },
-        ErrorCase { "\"\xed\xa0\x80\"", "JSON parse error, invalid UTF-8 sequence in string" },
-        ErrorCase { "\"\xe2\x82\"", "JSON parse error, invalid UTF-8 sequence in string" },
+        ErrorCase { "\"\xc0\x80\"",
+                    "JSON parse error, invalid UTF-8 sequence in string" },
+        ErrorCase { "\"\xed\xa0\x80\"",
+                    "JSON parse error, invalid UTF-8 sequence in string" },
+        ErrorCase { "\"\xe2\x82\"",
+                    "JSON parse error, invalid UTF-8 sequence in string" },
         // Outside strings, non-ASCII is stray.
         ErrorCase { "\xc3\xa9", "JSON parse error, stray '\\xc3'" }));
 
@@ -321,21 +342,24 @@ TEST(Json, NestingAtTheDefaultLimitIsAccepted)
 
 TEST(Json, NestingBeyondTheDefaultLimitIsRejected)
 {
-    EXPECT_EQ(parse_error_text(nested_arrays(1025)), "JSON nesting depth limit exceeded");
+    EXPECT_EQ(parse_error_text(nested_arrays(1025)),
+              "JSON nesting depth limit exceeded");
 }
 
 TEST(Json, ObjectsCountTowardsTheNestingLimit)
 {
     const JsonLimits limits { .max_depth = 2 };
 
-    EXPECT_EQ(parse_error_text("[{\"a\": {}}]", limits), "JSON nesting depth limit exceeded");
+    EXPECT_EQ(parse_error_text("[{\"a\": {}}]", limits),
+              "JSON nesting depth limit exceeded");
 }
 
 TEST(Json, InputLongerThanTheSizeLimitIsRejected)
 {
     const JsonLimits limits { .max_size = 8 };
 
-    EXPECT_EQ(parse_error_text("\"123456789\"", limits), "JSON token size limit exceeded");
+    EXPECT_EQ(parse_error_text("\"123456789\"", limits),
+              "JSON token size limit exceeded");
 }
 
 TEST(Json, InputWithMoreTokensThanTheLimitIsRejected)
@@ -343,7 +367,8 @@ TEST(Json, InputWithMoreTokensThanTheLimitIsRejected)
     const JsonLimits limits { .max_tokens = 4 };
 
     // [ 1 , 2 ] is five tokens.
-    EXPECT_EQ(parse_error_text("[1, 2]", limits), "JSON token count limit exceeded");
+    EXPECT_EQ(parse_error_text("[1, 2]", limits),
+              "JSON token count limit exceeded");
 }
 
 TEST(Json, DuplicateKeyInALargeObjectIsFound)
@@ -364,7 +389,8 @@ std::string random_input(std::mt19937 &rng)
 {
     // Mostly JSON's own characters, so the parser gets past the first byte,
     // plus arbitrary bytes.
-    static constexpr std::string_view ALPHABET = "{}[]:,\"'\\u0123456789abcdefnrtl.eE+- \n";
+    static constexpr std::string_view ALPHABET =
+        "{}[]:,\"'\\u0123456789abcdefnrtl.eE+- \n";
     std::uniform_int_distribution<size_t> length(0, 48);
     std::uniform_int_distribution<size_t> pick(0, ALPHABET.size() + 7);
     std::uniform_int_distribution<int> byte(0, 255);
@@ -402,7 +428,8 @@ TEST(Json, MutatedCommandsNeverAbort)
 {
     const std::string command =
         "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine\", "
-        "\"property\": \"x\", \"value\": [1, -2.5e3, \"\\u00e9\", null, true]}}";
+        "\"property\": \"x\", \"value\": [1, -2.5e3, \"\\u00e9\", null, "
+        "true]}}";
     std::mt19937 rng(11);
     std::uniform_int_distribution<size_t> where(0, command.size() - 1);
     std::uniform_int_distribution<int> byte(0, 255);
@@ -413,7 +440,8 @@ TEST(Json, MutatedCommandsNeverAbort)
         input.resize(where(rng) + 1);
         auto result = from_json(input);
         if (result.has_value()) {
-            ASSERT_TRUE(from_json(to_json(result.value())).has_value()) << input;
+            ASSERT_TRUE(from_json(to_json(result.value())).has_value())
+                << input;
         }
     }
 }

@@ -23,8 +23,8 @@ using qapi::Error;
 using qapi::ErrorClass;
 using qapi::from_json;
 using qapi::from_qobject;
-using qapi::QObject;
 using qapi::qmp_dispatch;
+using qapi::QObject;
 using qapi::Result;
 
 QObject parse(std::string_view json)
@@ -48,7 +48,8 @@ public:
     std::optional<qapi::QomGetArgs> qom_get_args;
     std::optional<qapi::QueryMachinesArgs> query_machines_args;
 
-    Result<void> qmp_qmp_capabilities(const qapi::QmpCapabilitiesArgs &) override
+    Result<void>
+    qmp_qmp_capabilities(const qapi::QmpCapabilitiesArgs &) override
     {
         return finish("qmp_capabilities");
     }
@@ -67,7 +68,8 @@ public:
     }
     Result<void> qmp_stop() override { return finish("stop"); }
     Result<void> qmp_cont() override { return finish("cont"); }
-    Result<std::vector<qapi::ObjectPropertyInfo>> qmp_qom_list(const qapi::QomListArgs &) override
+    Result<std::vector<qapi::ObjectPropertyInfo>>
+    qmp_qom_list(const qapi::QomListArgs &) override
     {
         return answer<std::vector<qapi::ObjectPropertyInfo>>("qom-list");
     }
@@ -76,17 +78,23 @@ public:
         qom_get_args = args;
         return answer<QObject>("qom-get");
     }
-    Result<void> qmp_qom_set(const qapi::QomSetArgs &) override { return finish("qom-set"); }
-    Result<std::vector<qapi::ObjectTypeInfo>> qmp_qom_list_types(const qapi::QomListTypesArgs &) override
+    Result<void> qmp_qom_set(const qapi::QomSetArgs &) override
+    {
+        return finish("qom-set");
+    }
+    Result<std::vector<qapi::ObjectTypeInfo>>
+    qmp_qom_list_types(const qapi::QomListTypesArgs &) override
     {
         return answer<std::vector<qapi::ObjectTypeInfo>>("qom-list-types");
     }
     Result<std::vector<qapi::ObjectPropertyInfo>>
     qmp_qom_list_properties(const qapi::QomListPropertiesArgs &) override
     {
-        return answer<std::vector<qapi::ObjectPropertyInfo>>("qom-list-properties");
+        return answer<std::vector<qapi::ObjectPropertyInfo>>(
+            "qom-list-properties");
     }
-    Result<std::vector<qapi::MachineInfo>> qmp_query_machines(const qapi::QueryMachinesArgs &args) override
+    Result<std::vector<qapi::MachineInfo>>
+    qmp_query_machines(const qapi::QueryMachinesArgs &args) override
     {
         query_machines_args = args;
         return answer<std::vector<qapi::MachineInfo>>("query-machines");
@@ -129,20 +137,23 @@ TEST(QmpDispatch, UnknownCommandIsCommandNotFound)
 
     ASSERT_FALSE(result.has_value());
     EXPECT_EQ(result.error().error_class(), ErrorClass::CommandNotFound);
-    EXPECT_EQ(result.error().message(), "The command query-cpus has not been found");
+    EXPECT_EQ(result.error().message(),
+              "The command query-cpus has not been found");
 }
 
 TEST(QmpDispatch, CommandReceivesItsDecodedArguments)
 {
     ScriptedCommands commands;
     commands.reply = QObject(32);
-    const QObject args = parse(R"({"path": "/machine/q35/ioapic", "property": "version"})");
+    const QObject args =
+        parse(R"({"path": "/machine/q35/ioapic", "property": "version"})");
 
     auto result = qmp_dispatch(commands, "qom-get", &args);
 
     ASSERT_TRUE(result.has_value()) << result.error().message();
     EXPECT_EQ(commands.qom_get_args,
-              (qapi::QomGetArgs { .path = "/machine/q35/ioapic", .property = "version" }));
+              (qapi::QomGetArgs { .path = "/machine/q35/ioapic",
+                                  .property = "version" }));
 }
 
 TEST(QmpDispatch, ReturnValueIsTheHandlersResultEncoded)
@@ -230,13 +241,15 @@ TEST(QmpDispatch, ArgumentsThatAreNotAnObjectAreRejected)
     auto result = qmp_dispatch(commands, "query-status", &args);
 
     ASSERT_FALSE(result.has_value());
-    EXPECT_EQ(result.error().message(), "QMP input member 'arguments' must be an object");
+    EXPECT_EQ(result.error().message(),
+              "QMP input member 'arguments' must be an object");
 }
 
 TEST(QmpDispatch, HandlerErrorIsPassedThroughWithItsClass)
 {
     ScriptedCommands commands;
-    commands.failure = { ErrorClass::DeviceNotFound, "Device 'nosuch' not found" };
+    commands.failure = { ErrorClass::DeviceNotFound,
+                         "Device 'nosuch' not found" };
     const QObject args = parse(R"({"path": "nosuch", "property": "x"})");
 
     auto result = qmp_dispatch(commands, "qom-get", &args);
@@ -255,7 +268,7 @@ TEST(QmpTables, CommandNamesAreInSchemaOrder)
     EXPECT_EQ(qapi::QMP_COMMAND_NAMES.back(), "query-seoib");
 }
 
-class QmpCommandName : public testing::TestWithParam<std::string_view> { };
+class QmpCommandName : public testing::TestWithParam<std::string_view> {};
 
 TEST_P(QmpCommandName, IsKnownToTheDispatcher)
 {
@@ -269,13 +282,15 @@ TEST_P(QmpCommandName, IsKnownToTheDispatcher)
                 result.error().error_class() != ErrorClass::CommandNotFound);
 }
 
-INSTANTIATE_TEST_SUITE_P(Schema, QmpCommandName, testing::ValuesIn(qapi::QMP_COMMAND_NAMES));
+INSTANTIATE_TEST_SUITE_P(Schema, QmpCommandName,
+                         testing::ValuesIn(qapi::QMP_COMMAND_NAMES));
 
 TEST(QmpTables, CommandInfoCarriesAllowPreconfig)
 {
     const auto by_name = [](std::string_view name) {
-        return *std::find_if(qapi::QMP_COMMANDS.begin(), qapi::QMP_COMMANDS.end(),
-                             [&](const auto &info) { return info.name == name; });
+        return *std::find_if(
+            qapi::QMP_COMMANDS.begin(), qapi::QMP_COMMANDS.end(),
+            [&](const auto &info) { return info.name == name; });
     };
 
     EXPECT_TRUE(by_name("qom-get").allow_preconfig);
@@ -284,8 +299,8 @@ TEST(QmpTables, CommandInfoCarriesAllowPreconfig)
 
 TEST(QmpTables, EventNamesAreInSchemaOrder)
 {
-    EXPECT_EQ(qapi::QAPI_EVENT_NAMES,
-              (std::array<std::string_view, 3> { "SHUTDOWN", "STOP", "RESUME" }));
+    EXPECT_EQ(qapi::QAPI_EVENT_NAMES, (std::array<std::string_view, 3> {
+                                          "SHUTDOWN", "STOP", "RESUME" }));
 }
 
 // ---------------------------------------------------------------------------
@@ -293,10 +308,12 @@ TEST(QmpTables, EventNamesAreInSchemaOrder)
 
 TEST(QapiEvent, EventWithDataCarriesItsMembers)
 {
-    const qapi::QapiEvent event = qapi::qapi_event_shutdown(false, qapi::ShutdownCause::HostQmpQuit);
+    const qapi::QapiEvent event =
+        qapi::qapi_event_shutdown(false, qapi::ShutdownCause::HostQmpQuit);
 
     EXPECT_EQ(event.name, "SHUTDOWN");
-    EXPECT_EQ(event.data, parse(R"({"guest": false, "reason": "host-qmp-quit"})"));
+    EXPECT_EQ(event.data,
+              parse(R"({"guest": false, "reason": "host-qmp-quit"})"));
 }
 
 TEST(QapiEvent, EventWithoutDataHasNone)
@@ -338,8 +355,9 @@ TEST(QapiIntrospection, MemberFeaturesAreKept)
     const QObject *info = schema_entity(schema, "q_obj_query-machines-arg");
 
     ASSERT_NE(info, nullptr);
-    EXPECT_EQ(*info->get("members"),
-              parse(R"([{"name": "compat-props", "type": "bool", "default": null,
+    EXPECT_EQ(
+        *info->get("members"),
+        parse(R"([{"name": "compat-props", "type": "bool", "default": null,
                          "features": ["unstable"]}])"));
 }
 
@@ -361,7 +379,9 @@ void PrintTo(const Example &example, std::ostream *os)
 bool has_request(const QObject &exchanges)
 {
     return std::any_of(exchanges.as_list()->begin(), exchanges.as_list()->end(),
-                       [](const QObject &e) { return *e.get("direction")->as_string() == "->"; });
+                       [](const QObject &e) {
+                           return *e.get("direction")->as_string() == "->";
+                       });
 }
 
 std::vector<Example> schema_examples()
@@ -379,14 +399,17 @@ std::vector<Example> schema_examples()
             continue;
         }
         std::string name = *example.get("definition")->as_string();
-        std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+        std::replace_if(
+            name.begin(), name.end(),
+            [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); },
+            '_');
         examples.push_back({ name + "_" + std::to_string(examples.size()),
                              *example.get("exchanges") });
     }
     return examples;
 }
 
-class QapiExample : public testing::TestWithParam<Example> { };
+class QapiExample : public testing::TestWithParam<Example> {};
 
 TEST_P(QapiExample, RepliesAsDocumented)
 {
@@ -410,8 +433,9 @@ TEST_P(QapiExample, RepliesAsDocumented)
             commands.reply = *value;
         }
 
-        auto result = qmp_dispatch(commands, *request.get("execute")->as_string(),
-                                   request.get("arguments"));
+        auto result =
+            qmp_dispatch(commands, *request.get("execute")->as_string(),
+                         request.get("arguments"));
 
         if (const QObject *value = reply->get("return")) {
             ASSERT_TRUE(result.has_value()) << result.error().message();
@@ -420,7 +444,8 @@ TEST_P(QapiExample, RepliesAsDocumented)
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Schema, QapiExample, testing::ValuesIn(schema_examples()),
+INSTANTIATE_TEST_SUITE_P(Schema, QapiExample,
+                         testing::ValuesIn(schema_examples()),
                          [](const testing::TestParamInfo<Example> &info) {
                              return info.param.name;
                          });
@@ -432,7 +457,8 @@ TEST(QapiExamples, QueryCommandsExampleListsEveryCommandInSchemaOrder)
 
     for (const QObject &example : *examples.as_list()) {
         if (*example.get("definition")->as_string() == "query-commands") {
-            const QObject &reply = *example.get("exchanges")->as_list()->at(1).get("message");
+            const QObject &reply =
+                *example.get("exchanges")->as_list()->at(1).get("message");
             for (const QObject &info : *reply.get("return")->as_list()) {
                 documented.push_back(*info.get("name")->as_string());
             }
@@ -440,7 +466,8 @@ TEST(QapiExamples, QueryCommandsExampleListsEveryCommandInSchemaOrder)
     }
 
     EXPECT_TRUE(std::equal(documented.begin(), documented.end(),
-                           qapi::QMP_COMMAND_NAMES.begin(), qapi::QMP_COMMAND_NAMES.end()));
+                           qapi::QMP_COMMAND_NAMES.begin(),
+                           qapi::QMP_COMMAND_NAMES.end()));
 }
 
 } // namespace
