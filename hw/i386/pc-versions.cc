@@ -3,7 +3,7 @@
 #include "hw/core/machine-compat.h"
 #include "hw/i386/pc-compat.h"
 
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 namespace hw {
 
@@ -141,10 +141,12 @@ struct CompatVersion {
     const CompatTable *pc_compat;
     // This project's own entries for the version, applied after QEMU's.
     const CompatTable *extra = nullptr;
+    std::string_view extra_name = {};
 };
 
 constexpr CompatVersion pc_compat_versions[] = {
-    { { 10, 2 }, &hw_compat_10_2, &pc_compat_10_2, &seoib_compat_10_2 },
+    { { 10, 2 }, &hw_compat_10_2, &pc_compat_10_2, &seoib_compat_10_2,
+      "seoib_compat_10_2" },
     { { 10, 1 }, &hw_compat_10_1, &pc_compat_10_1 },
     { { 10, 0 }, &hw_compat_10_0, &pc_compat_10_0 },
     { { 9, 2 }, &hw_compat_9_2, &pc_compat_9_2 },
@@ -239,6 +241,37 @@ pc_machine_compat_props(PCFamily family, MachineVersion version)
         append(list, row.extra);
     }
     return list;
+}
+
+std::vector<std::string>
+pc_machine_compat_origins(PCFamily family, MachineVersion version)
+{
+    const MachineVersion compat_version { version.major, version.minor };
+    std::vector<std::string> names;
+    auto add = [&](const CompatTable *table, std::string_view name) {
+        if (table != nullptr) {
+            names.insert(names.end(), table->size(), std::string(name));
+        }
+    };
+    switch (family) {
+    case PCFamily::Q35:
+        add(&pc_q35_compat_defaults, "pc_q35_compat_defaults");
+        break;
+    case PCFamily::I440FX:
+        add(&pc_piix_compat_defaults, "pc_piix_compat_defaults");
+        break;
+    }
+    for (const CompatVersion &row : pc_compat_versions) {
+        if (row.version < compat_version) {
+            break;
+        }
+        const int major = row.version.major;
+        const int minor = row.version.minor;
+        add(row.hw_compat, fmt::format("hw_compat_{}_{}", major, minor));
+        add(row.pc_compat, fmt::format("pc_compat_{}_{}", major, minor));
+        add(row.extra, row.extra_name);
+    }
+    return names;
 }
 
 bool machine_version_deprecated(MachineVersion version,

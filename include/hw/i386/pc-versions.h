@@ -100,6 +100,12 @@ pc_machine_compat_props(PCFamily family, MachineVersion version);
 
 /// QEMU's MACHINE_VER_DEPRECATION_MAJOR: versioned machines more than this
 /// many years old are deprecated.
+/// The table each entry of pc_machine_compat_props() comes from
+/// ("pc_q35_compat_defaults", "hw_compat_9_2", "seoib_compat_10_2"), one
+/// name per entry, in the same order.
+std::vector<std::string>
+pc_machine_compat_origins(PCFamily family, MachineVersion version);
+
 inline constexpr int MACHINE_VER_DEPRECATION_MAJOR = 3;
 /// QEMU's MACHINE_VER_DELETION_MAJOR: versioned machines more than this many
 /// years old are no longer registered.

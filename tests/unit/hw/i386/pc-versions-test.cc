@@ -152,6 +152,23 @@ TEST_P(PCMachine, CompatListIsReferenceListWithSeoibEntry)
               compat_test::expected_compat_rows(GetParam()));
 }
 
+// Each entry names the table it came from, so reports can say which compat
+// array decided a value.
+TEST_P(PCMachine, CompatOriginsNameEachEntrysTable)
+{
+    std::vector<std::string> expected;
+    for (std::string_view name : GetParam().compat) {
+        expected.insert(expected.end(),
+                        compat_test::expected_array(name).size(),
+                        std::string(name));
+        if (name == "pc_compat_10_2") {
+            expected.emplace_back("seoib_compat_10_2");
+        }
+    }
+    EXPECT_EQ(hw::pc_machine_compat_origins(def().family, def().version),
+              expected);
+}
+
 // No compat array left that selects the 0x11 IOAPIC (hw_compat_2_7 had the
 // only one), so every machine gets the 0x20 IOAPIC unless the user asks.
 TEST_P(PCMachine, CompatListLeavesIoapicVersionAlone)
