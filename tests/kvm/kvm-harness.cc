@@ -102,13 +102,9 @@ OpenedBackend open_backend(Backend backend)
 {
     std::optional<KernelProfile> profile = model_profile(backend);
     if (profile.has_value()) {
-#ifdef SEOIB_KVM_TEST_HAVE_MODEL
         return OpenedBackend { open_model_system(*profile),
                                traits_of(*profile),
                                {} };
-#else
-        return OpenedBackend { nullptr, {}, "the kernel model is not built" };
-#endif
     }
 
     auto system = open_host_system(

@@ -75,7 +75,7 @@ inline constexpr uint64_t SPLIT_IRQCHIP_PINS = 24;
 struct OpenedBackend {
     std::unique_ptr<System> system;
     KernelTraits traits;
-    /// Non-empty when the backend is unavailable (no /dev/kvm, no model).
+    /// Non-empty when the backend is unavailable (no usable /dev/kvm).
     std::string skip_reason;
 };
 
