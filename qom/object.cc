@@ -114,6 +114,7 @@ private:
 
 // ---- ObjectClass ----------------------------------------------------------
 
+ObjectClass::ObjectClass() = default;
 ObjectClass::~ObjectClass() = default;
 
 std::string_view ObjectClass::name() const
@@ -200,6 +201,7 @@ void ObjectClass::for_each_property(
 
 // ---- Object ----------------------------------------------------------------
 
+Object::Object() = default;
 Object::~Object() = default;
 
 std::string_view Object::qom_type() const

@@ -60,7 +60,7 @@ concept InterfaceType = requires {
 /// The runtime class of a QOM type: per-type data and class properties.
 class ObjectClass {
 public:
-    ObjectClass() = default;
+    ObjectClass();
     ObjectClass(const ObjectClass &) = delete;
     ObjectClass &operator=(const ObjectClass &) = delete;
     virtual ~ObjectClass();
@@ -252,7 +252,7 @@ public:
         const ObjectProperty &prop) const;
 
 protected:
-    Object() = default;
+    Object();
 
 private:
     friend class Context;

@@ -1,0 +1,226 @@
+#include "hw/i386/pc.h"
+
+#include "accel/kvm/kvm-accel.h"
+#include "hw/intc/ioapic.h"
+#include "qom/context.h"
+#include "qom/type-registry.h"
+#include "trace/trace-hw_i386.h"
+
+#include <fmt/format.h>
+
+namespace hw::x86 {
+
+// ---- the named init steps ----------------------------------------------------
+
+qapi::Result<void> X86MachineState::init()
+{
+    TRY(resolve_irqchip());
+    TRY(resolve_ioapic_version());
+    TRY(init_cpus());
+    qom::Object *bridge = TRY(create_host_bridge());
+    TRY(ioapic_init_gsi(*bridge));
+    return {};
+}
+
+qapi::Result<void> X86MachineState::resolve_irqchip()
+{
+    // Without an accelerator nothing is in the kernel: the userspace IOAPIC
+    // serves, as under TCG.
+    const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator());
+    if (!kvm) {
+        m_irqchip = IrqchipMode::Off;
+        return {};
+    }
+    switch (kvm->irqchip()) {
+    case qapi::OnOffSplit::On:
+        m_irqchip = IrqchipMode::On;
+        break;
+    case qapi::OnOffSplit::Off:
+        m_irqchip = IrqchipMode::Off;
+        break;
+    case qapi::OnOffSplit::Split:
+        m_irqchip = IrqchipMode::Split;
+        break;
+    }
+    return {};
+}
+
+qapi::Result<IOAPICPlan> X86MachineState::plan_ioapic(qom::Context &ctx,
+                                                      IrqchipMode irqchip)
+{
+    if (irqchip == IrqchipMode::On) {
+        // The in-kernel IOAPIC is what the guest sees; its stand-in has no
+        // version property, so no global can change it.
+        return IOAPICPlan { std::string(intc::TYPE_KVM_IOAPIC), 0x11,
+                            "in-kernel IOAPIC (kernel-irqchip=on)" };
+    }
+    const qom::ObjectClass *klass = ctx.types().find_class(intc::TYPE_IOAPIC);
+    assert(klass && "ioapic is registered");
+    // The device's own creation path decides the value: class default,
+    // accel compat, machine compat, sugar, then the user's -global, last
+    // wins, each decoded by the version property's codec.
+    qom::Resolved<uint8_t> r = TRY(
+        ctx.globals().resolve(*klass, intc::IOAPIC_PROP_VERSION, true));
+    qapi::Result<void> ok = intc::ioapic_check_version(r.value);
+    if (!ok) {
+        qapi::Error e = ok.release_error();
+        // Name the -global that asked for it, as the command line would.
+        if (r.source.kind == qom::ValueSource::Kind::User) {
+            e.prepend(r.source.origin + ": ");
+        }
+        return e;
+    }
+    return IOAPICPlan { std::string(intc::TYPE_IOAPIC), r.value,
+                        r.source.describe() };
+}
+
+qapi::Result<void> X86MachineState::resolve_ioapic_version()
+{
+    IOAPICPlan plan = TRY(plan_ioapic(context(), m_irqchip));
+    trace_x86_ioapic_version_resolved(plan.version, plan.source.c_str());
+    m_ioapic_plan = std::move(plan);
+    return {};
+}
+
+qapi::Result<void> X86MachineState::init_cpus()
+{
+    const unsigned max = machine_class().max_cpus;
+    if (smp().cpus > max) {
+        return qapi::Error::format(
+            "Invalid SMP CPUs {}. The max CPUs supported by machine '{}' is {}",
+            smp().cpus, machine_class().machine_name, max);
+    }
+    // vCPUs are created by the accelerator's step (the kvm accelerator
+    // issue); the machine only checks the topology here.
+    return {};
+}
+
+qapi::Result<qom::Object *> X86MachineState::create_host_bridge()
+{
+    qom::Ref<qom::Object> bridge = TRY(context().new_object(host_bridge_type()));
+    TRY(add_child(host_bridge_name(), bridge));
+    auto &dev = qom::cast<qdev::DeviceState>(*bridge);
+    TRY(dev.realize());
+    return bridge.get();
+}
+
+qapi::Result<void> X86MachineState::ioapic_init_gsi(qom::Object &parent)
+{
+    const IOAPICPlan &plan = *m_ioapic_plan;
+    qom::Ref<intc::IOAPICCommonState> ioapic =
+        TRY(context().new_object<intc::IOAPICCommonState>(plan.type));
+    TRY(parent.add_child("ioapic", ioapic));
+    qapi::Result<void> realized = ioapic->realize();
+    if (!realized) {
+        ioapic->unparent();
+        return realized.release_error();
+    }
+    // Step 2 promised this version to the accelerator before any vCPU
+    // existed; a difference would mean the early answer and object
+    // creation took different paths.
+    if (ioapic->version() != plan.version) {
+        return qapi::Error::format(
+            "IOAPIC version 0x{:x} differs from the version 0x{:x} resolved "
+            "before the vCPUs were created",
+            ioapic->version(), plan.version);
+    }
+    m_ioapic = ioapic.get();
+    return {};
+}
+
+std::string_view PCMachineState::host_bridge_type() const
+{
+    return pc_class().family == PCFamily::Q35 ? TYPE_Q35_HOST_DEVICE
+                                              : TYPE_I440FX_PCI_HOST_BRIDGE;
+}
+
+std::string_view PCMachineState::host_bridge_name() const
+{
+    return pc_class().family == PCFamily::Q35 ? "q35" : "i440fx";
+}
+
+// ---- host bridges ------------------------------------------------------------
+
+namespace {
+
+/// The PCI host bridges, as far as the machine and its compat tables need
+/// them: a place in the tree (/machine/q35) and the properties compat
+/// entries set on them.
+class PCIHostBridgeState : public qdev::SysBusDevice {
+public:
+    static constexpr std::string_view type_name = TYPE_Q35_HOST_DEVICE;
+    using Parent = qdev::SysBusDevice;
+    using Class = qdev::DeviceClass;
+
+    static void register_properties(qom::ObjectClass &oc)
+    {
+        oc.add_property(qom::make_property(
+            qom::prop("x-pci-hole64-fix", &PCIHostBridgeState::m_pci_hole64_fix)
+                .default_value(true)
+                .doc("compat: 64-bit PCI hole placement fix (2.10 and older "
+                     "machines: off)")));
+    }
+
+private:
+    bool m_pci_hole64_fix { true };
+};
+
+/// QEMU's max_cpus per machine version (hw/i386/pc_q35.c, pc_piix.c).
+unsigned pc_max_cpus(PCFamily family, MachineVersion v)
+{
+    if (family == PCFamily::I440FX) {
+        return 255;
+    }
+    if (v <= MachineVersion { 8, 0 }) {
+        return 288;
+    }
+    if (v <= MachineVersion { 8, 2 }) {
+        return 1024;
+    }
+    return 4096;
+}
+
+} // namespace
+
+void pc_register_types(qom::TypeRegistry &registry)
+{
+    registry.add<X86MachineState>({ .abstract = true });
+    registry.add<PCMachineState>({ .abstract = true });
+
+    registry.add<PCIHostBridgeState>({
+        .class_init = [](qdev::DeviceClass &dc) { dc.desc = "Q35 host bridge"; },
+    });
+    registry.add<PCIHostBridgeState>({
+        .name = TYPE_I440FX_PCI_HOST_BRIDGE,
+        .parent = qdev::TYPE_SYS_BUS_DEVICE,
+        .class_init = [](qdev::DeviceClass &dc) {
+            dc.desc = "i440FX host bridge";
+        },
+    });
+
+    for (const PCMachineDefinition &def : pc_machine_definitions()) {
+        registry.add<PCMachineState>({
+            .name = def.type_name,
+            .parent = TYPE_PC_MACHINE,
+            .class_init = [def](PCMachineClass &mc) {
+                mc.machine_name = std::string(def.name);
+                mc.desc = std::string(def.desc);
+                mc.alias = std::string(def.alias);
+                mc.is_default = def.is_default;
+                mc.default_kernel_irqchip_split =
+                    def.default_kernel_irqchip_split;
+                mc.family = def.family;
+                mc.version = def.version;
+                mc.max_cpus = pc_max_cpus(def.family, def.version);
+                mc.deprecation_reason = std::string(
+                    machine_version_deprecation_reason(def.version));
+                mc.compat_props =
+                    pc_machine_compat_props(def.family, def.version);
+                mc.compat_origins =
+                    pc_machine_compat_origins(def.family, def.version);
+            },
+        });
+    }
+}
+
+} // namespace hw::x86

@@ -1,0 +1,148 @@
+#include "hw/intc/ioapic.h"
+
+#include "hw/intc/ioapic-core.h"
+#include "qom/type-registry.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace hw::intc {
+
+qapi::Result<void> ioapic_check_version(uint8_t version)
+{
+    if (version != 0x11 && version != 0x20) {
+        return qapi::Error(
+            "IOAPIC only supports version 0x11 or 0x20 (default: 0x20).");
+    }
+    return {};
+}
+
+IOAPICCommonState::~IOAPICCommonState() = default;
+
+/// Until the board wires an output, messages have nowhere to go.
+class IOAPICState::DefaultOutput final : public IOAPICOutput {
+public:
+    void deliver(unsigned, const IOAPICMessage &) override { }
+    void route_changed(unsigned, const IOAPICMessage &, bool) override { }
+};
+
+/// The host's monotonic clock, polled from the run loop.
+class IOAPICState::MonotonicTimer final : public TimerHost {
+public:
+    uint64_t now_ns() const override
+    {
+        return static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now().time_since_epoch())
+                .count());
+    }
+    void arm(uint64_t deadline_ns) override { m_deadline = deadline_ns; }
+    void cancel() override { m_deadline.reset(); }
+    bool expired() const { return m_deadline && now_ns() >= *m_deadline; }
+    void clear() { m_deadline.reset(); }
+
+private:
+    std::optional<uint64_t> m_deadline;
+};
+
+IOAPICState::IOAPICState()
+    : m_default_output(std::make_unique<DefaultOutput>())
+    , m_default_timer(std::make_unique<MonotonicTimer>())
+    , m_output(m_default_output.get())
+    , m_timer(m_default_timer.get())
+    , m_guest_errors([](std::string_view msg) {
+        std::fprintf(stderr, "ioapic: guest error: %.*s\n",
+                     static_cast<int>(msg.size()), msg.data());
+    })
+{
+}
+
+IOAPICState::~IOAPICState() = default;
+
+void IOAPICState::class_init(qdev::DeviceClass &dc)
+{
+    dc.desc = "I/O Advanced Programmable Interrupt Controller (userspace)";
+}
+
+void IOAPICState::register_properties(qom::ObjectClass &oc)
+{
+    oc.add_property(qom::make_property(
+        qom::prop("version", &IOAPICState::m_version)
+            .default_value(IOAPIC_VER_DEF)
+            .doc("IOAPIC version: 0x11 (no EOI register) or 0x20")));
+}
+
+void IOAPICState::set_output(IOAPICOutput &output)
+{
+    m_output = &output;
+}
+
+void IOAPICState::set_timer_host(TimerHost &timer)
+{
+    m_timer = &timer;
+}
+
+qapi::Result<void> IOAPICState::do_realize()
+{
+    TRY(ioapic_check_version(m_version));
+    m_core = std::make_unique<IOAPICCore>(m_version, *m_output, *m_timer,
+                                          m_guest_errors);
+    return {};
+}
+
+IOAPICCore &IOAPICState::core()
+{
+    assert(m_core && "the IOAPIC is realized");
+    return *m_core;
+}
+
+uint64_t IOAPICState::mmio_read(uint64_t offset, unsigned size)
+{
+    return core().mmio_read(offset, size);
+}
+
+void IOAPICState::mmio_write(uint64_t offset, uint64_t value, unsigned size)
+{
+    core().mmio_write(offset, value, size);
+}
+
+void IOAPICState::set_irq(unsigned pin, bool level)
+{
+    core().set_irq(pin, level);
+}
+
+void IOAPICState::eoi_broadcast(uint8_t vector)
+{
+    core().eoi_broadcast(vector);
+}
+
+void IOAPICState::run_timers()
+{
+    if (m_core && m_timer == m_default_timer.get() &&
+        m_default_timer->expired()) {
+        m_default_timer->clear();
+        m_core->timer_expired();
+    }
+}
+
+void KVMIOAPICState::register_properties(qom::ObjectClass &oc)
+{
+    oc.add_property(qom::make_property(
+        qom::prop("gsi_base", &KVMIOAPICState::m_gsi_base)
+            .default_value(0)
+            .doc("first GSI of this IOAPIC")));
+}
+
+void ioapic_register_types(qom::TypeRegistry &registry)
+{
+    registry.add<IOAPICCommonState>({ .abstract = true });
+    registry.add<IOAPICState>();
+    registry.add<KVMIOAPICState>({
+        .class_init = [](qdev::DeviceClass &dc) {
+            dc.desc = "I/O Advanced Programmable Interrupt Controller (KVM "
+                      "in-kernel)";
+        },
+    });
+}
+
+} // namespace hw::intc

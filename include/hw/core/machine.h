@@ -1,0 +1,105 @@
+/*
+ * The machine: QEMU's MachineState / MachineClass.
+ *
+ * Machine types are classes: every pc-q35-X.Y-machine is a PCMachineState
+ * whose class carries the version's data (description, alias, compat list,
+ * limits).  The machine's compat list goes into the context's machine slot
+ * before the machine object exists (QEMU's qemu_create_machine), so every
+ * device and the accelerator see it from their creation on.
+ */
+#pragma once
+
+#include "hw/core/qdev.h"
+#include "qom/compat-property.h"
+#include "qom/object.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hw {
+
+inline constexpr std::string_view TYPE_MACHINE = "machine";
+inline constexpr std::string_view TYPE_MACHINE_SUFFIX = "-machine";
+
+/// -smp: QEMU's SMPConfiguration after defaults are filled in.
+struct CpuTopology {
+    unsigned cpus { 1 };
+    unsigned max_cpus { 1 };
+    unsigned sockets { 1 };
+    unsigned dies { 1 };
+    unsigned cores { 1 };
+    unsigned threads { 1 };
+};
+
+class MachineClass : public qom::ObjectClass {
+public:
+    /// The -M name: the QOM type name without "-machine" (QEMU's mc->name).
+    std::string machine_name;
+    std::string desc;
+    /// "q35" / "pc" for the newest versions, empty otherwise.
+    std::string alias;
+    bool is_default { false };
+    /// Non-empty when deprecated (QEMU's deprecation_reason).
+    std::string deprecation_reason;
+    unsigned max_cpus { 1 };
+    /// What kernel-irqchip means when nobody set it: split or on.
+    bool default_kernel_irqchip_split { false };
+    /// Applied to every new device and accelerator, in order.
+    std::vector<qom::CompatProperty> compat_props;
+    /// The table each compat entry came from, parallel to compat_props.
+    std::vector<std::string> compat_origins;
+};
+
+class MachineState : public qom::Object {
+public:
+    static constexpr std::string_view type_name = TYPE_MACHINE;
+    using Parent = qom::Object;
+    using Class = MachineClass;
+
+    const MachineClass &machine_class() const
+    {
+        return static_cast<const MachineClass &>(object_class());
+    }
+
+    const CpuTopology &smp() const { return m_smp; }
+    void set_smp(const CpuTopology &smp) { m_smp = smp; }
+
+    /// The accelerator chosen for this machine; set before init().
+    qom::Object *accelerator() const { return m_accel; }
+    void set_accelerator(qom::Object &accel) { m_accel = &accel; }
+
+    /// QEMU's MachineClass::init: builds the board.  Runs after the
+    /// accelerator object exists and before -device devices are created.
+    virtual qapi::Result<void> init() = 0;
+
+    /// "/machine/unattached", created with the machine.
+    qom::Object &unattached() const { return *child("unattached"); }
+
+    static void register_properties(qom::ObjectClass &oc);
+
+private:
+    CpuTopology m_smp {};
+    qom::Object *m_accel { nullptr };
+};
+
+/// Adds "machine" (abstract) to the registry.
+void machine_register_types(qom::TypeRegistry &registry);
+
+/// Every concrete machine class, in registration order.
+std::vector<const MachineClass *>
+machine_classes(const qom::TypeRegistry &registry);
+
+/// QEMU's find_machine(): by name or alias; nullptr when unknown.
+const MachineClass *find_machine(const qom::TypeRegistry &registry,
+                                 std::string_view name);
+/// The single class with is_default, or nullptr.
+const MachineClass *find_default_machine(const qom::TypeRegistry &registry);
+
+/// QEMU's qemu_create_machine(): installs the class's compat list in the
+/// machine slot, creates the machine object as "/machine" and its
+/// "/machine/unattached" container.
+qapi::Result<qom::Ref<MachineState>>
+create_machine(qom::Context &ctx, const MachineClass &mc);
+
+} // namespace hw
