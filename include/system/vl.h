@@ -1,0 +1,81 @@
+/*
+ * seoib-vm's command line, in QEMU's syntax (QEMU's system/vl.c).
+ *
+ * parse_command_line() only parses: it checks the syntax of every option and
+ * returns what was asked.  vm_main() then runs QEMU's creation order
+ * (docs/devel/machine-creation.rst): user globals are registered, the
+ * machine is picked and created (its compat list entering the machine
+ * slot), the accelerator is created and initialised, the board is built, and
+ * unused globals are reported.
+ *
+ * Errors are one line, "seoib-vm: LOCATION: MESSAGE", exit status 1, where
+ * LOCATION is the option as typed when the error belongs to one option.
+ */
+#pragma once
+
+#include "qapi/result.h"
+#include "system/qemu-opts.h"
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sysemu {
+
+/// The program name used in messages.
+inline constexpr std::string_view PROGRAM_NAME = "seoib-vm";
+
+/// An option with its argument, as typed ("-global ioapic.version=0x11").
+struct OptionText {
+    std::string option; // "-global"
+    std::string arg;    // "ioapic.version=0x11"
+
+    std::string text() const
+    {
+        return arg.empty() ? option : option + " " + arg;
+    }
+};
+
+struct GlobalOption {
+    std::string driver;
+    std::string property;
+    std::string value;
+    OptionText where;
+};
+
+struct CommandLine {
+    /// -machine / -M (merged in order; later keys win).
+    QemuOpts machine;
+    std::vector<OptionText> machine_where;
+    /// -accel (QEMU allows several for fallback; seoib has one accelerator).
+    std::optional<QemuOpts> accel;
+    OptionText accel_where;
+    /// -enable-kvm.
+    bool enable_kvm { false };
+    std::vector<GlobalOption> globals;
+    std::vector<std::pair<QemuOpts, OptionText>> devices;
+    std::optional<std::pair<QemuOpts, OptionText>> smp;
+    std::vector<std::pair<std::string, OptionText>> trace_patterns;
+    std::vector<std::pair<QemuOpts, OptionText>> qmp;
+    std::optional<std::pair<std::string, OptionText>> incoming;
+    std::optional<std::pair<std::string, OptionText>> loadvm;
+    bool start_stopped { false }; // -S
+    bool nodefaults { false };
+    bool show_help { false };
+    bool show_version { false };
+    bool trace_help { false };
+};
+
+/// QEMU's option parsing; the error text carries the location.
+qapi::Result<CommandLine>
+parse_command_line(std::span<const std::string_view> args);
+
+/// -global ARG in either form ("D.P=V" or "driver=D,property=P,value=V").
+qapi::Result<GlobalOption> parse_global(std::string_view arg);
+
+/// seoib-vm itself; returns the exit status.
+int vm_main(std::span<const std::string_view> args);
+
+} // namespace sysemu

@@ -1,0 +1,658 @@
+#include "system/vl.h"
+
+#include "accel/kvm/kvm-accel.h"
+#include "hw/core/machine.h"
+#include "hw/core/qdev.h"
+#include "hw/i386/pc.h"
+#include "hw/intc/ioapic.h"
+#include "qom/context.h"
+#include "qom/type-registry.h"
+#include "system/builtin-types.h"
+#include "trace/control.h"
+#include "trace/trace-system.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace sysemu {
+
+namespace {
+
+/// The options seoib-vm knows, with whether they take an argument.
+struct OptionDef {
+    std::string_view name;
+    bool has_arg;
+};
+
+constexpr OptionDef option_defs[] = {
+    { "machine", true }, { "M", true },        { "accel", true },
+    { "enable-kvm", false }, { "global", true }, { "device", true },
+    { "smp", true },     { "S", false },       { "nodefaults", false },
+    { "display", true }, { "version", false }, { "h", false },
+    { "help", false },   { "trace", true },    { "qmp", true },
+    { "incoming", true }, { "loadvm", true },
+};
+
+const OptionDef *find_option(std::string_view name)
+{
+    for (const OptionDef &d : option_defs) {
+        if (d.name == name) {
+            return &d;
+        }
+    }
+    return nullptr;
+}
+
+qapi::Error at(const OptionText &where, qapi::Error e)
+{
+    e.prepend(where.text() + ": ");
+    return e;
+}
+
+template <typename T>
+qapi::Result<T> at(const OptionText &where, qapi::Result<T> r)
+{
+    if (!r) {
+        return at(where, r.release_error());
+    }
+    return r;
+}
+
+} // namespace
+
+qapi::Result<GlobalOption> parse_global(std::string_view arg)
+{
+    // QEMU's short form: "%63[^.=].%63[^=]" followed by '='.
+    size_t dot = arg.find_first_of(".=");
+    if (dot != std::string_view::npos && dot > 0 && dot <= 63 &&
+        arg[dot] == '.') {
+        size_t eq = arg.find('=', dot + 1);
+        if (eq != std::string_view::npos && eq > dot + 1 &&
+            eq - dot - 1 <= 63) {
+            return GlobalOption { std::string(arg.substr(0, dot)),
+                                  std::string(arg.substr(dot + 1, eq - dot - 1)),
+                                  std::string(arg.substr(eq + 1)),
+                                  {} };
+        }
+    }
+    QemuOpts opts = TRY(qemu_opts_parse(arg, ""));
+    static constexpr std::string_view keys[] = { "driver", "property",
+                                                 "value" };
+    TRY(qemu_opts_validate(opts, keys));
+    auto driver = opts.get("driver");
+    auto property = opts.get("property");
+    auto value = opts.get("value");
+    if (!driver || !property || !value) {
+        return qapi::Error(
+            "options 'driver', 'property', and 'value' are required");
+    }
+    return GlobalOption { *driver, *property, *value, {} };
+}
+
+qapi::Result<CommandLine>
+parse_command_line(std::span<const std::string_view> args)
+{
+    CommandLine cl;
+    for (size_t i = 0; i < args.size(); i++) {
+        std::string_view typed = args[i];
+        if (!typed.starts_with('-') || typed.size() < 2) {
+            return qapi::Error::format("{}: invalid option", typed);
+        }
+        std::string_view name = typed.substr(typed.starts_with("--") ? 2 : 1);
+        const OptionDef *def = find_option(name);
+        if (!def) {
+            return qapi::Error::format("{}: invalid option", typed);
+        }
+        OptionText where { std::string(typed), {} };
+        std::string_view arg;
+        if (def->has_arg) {
+            if (i + 1 >= args.size()) {
+                return qapi::Error::format("{}: requires an argument", typed);
+            }
+            arg = args[++i];
+            where.arg = std::string(arg);
+        }
+
+        if (name == "machine" || name == "M") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "type")));
+            for (QemuOpt &o : opts.opts) {
+                cl.machine.opts.push_back(std::move(o));
+            }
+            cl.machine_where.push_back(where);
+        } else if (name == "accel") {
+            cl.accel = TRY(at(where, qemu_opts_parse(arg, "accel")));
+            cl.accel_where = where;
+        } else if (name == "enable-kvm") {
+            cl.enable_kvm = true;
+        } else if (name == "global") {
+            GlobalOption g = TRY(at(where, parse_global(arg)));
+            g.where = where;
+            cl.globals.push_back(std::move(g));
+        } else if (name == "device") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "driver")));
+            cl.devices.emplace_back(std::move(opts), where);
+        } else if (name == "smp") {
+            cl.smp.emplace(TRY(at(where, qemu_opts_parse(arg, "cpus"))), where);
+        } else if (name == "S") {
+            cl.start_stopped = true;
+        } else if (name == "nodefaults") {
+            cl.nodefaults = true;
+        } else if (name == "display") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "type")));
+            std::string type = opts.get("type").value_or("");
+            if (type != "none") {
+                return qapi::Error::format("Display '{}' is not available.",
+                                           type);
+            }
+        } else if (name == "version") {
+            cl.show_version = true;
+        } else if (name == "h" || name == "help") {
+            cl.show_help = true;
+        } else if (name == "trace") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "enable")));
+            static constexpr std::string_view keys[] = { "enable", "events" };
+            TRY(at(where, qemu_opts_validate(opts, keys)));
+            for (const QemuOpt &o : opts.opts) {
+                if (o.name == "enable" && o.value == "help") {
+                    cl.trace_help = true;
+                } else if (o.name == "enable") {
+                    cl.trace_patterns.emplace_back(o.value, where);
+                } else {
+                    std::ifstream file(o.value);
+                    if (!file) {
+                        return at(where, qapi::Error::format(
+                                             "could not open events file '{}'",
+                                             o.value));
+                    }
+                    for (std::string line; std::getline(file, line);) {
+                        if (!line.empty() && line[0] != '#') {
+                            cl.trace_patterns.emplace_back(line, where);
+                        }
+                    }
+                }
+            }
+        } else if (name == "qmp") {
+            cl.qmp.emplace_back(TRY(at(where, qemu_opts_parse(arg, "chardev"))),
+                                where);
+        } else if (name == "incoming") {
+            cl.incoming.emplace(std::string(arg), where);
+        } else if (name == "loadvm") {
+            cl.loadvm.emplace(std::string(arg), where);
+        }
+    }
+    return cl;
+}
+
+namespace {
+
+// ---- help and listings ---------------------------------------------------
+
+void print_usage()
+{
+    fmt::print(
+        "seoib-vm version {}\n"
+        "usage: seoib-vm [options]\n"
+        "\n"
+        "Standard options:\n"
+        "-h or -help     display this help and exit\n"
+        "-version        display version information and exit\n"
+        "-machine [type=]name[,prop[=value][,...]]\n"
+        "                selects emulated machine ('-machine help' for list)\n"
+        "                kernel-irqchip=on|off|split controls the in-kernel "
+        "irqchip\n"
+        "-M              as -machine\n"
+        "-accel [accel=]kvm[,prop[=value][,...]]\n"
+        "                kernel-irqchip=on|off|split, device=PATH,\n"
+        "                kernel=auto|host|model|model-6.12|model-6.1,\n"
+        "                seoib-policy=auto|quirked|respected|not-advertised\n"
+        "                ('-accel kvm,help' for all)\n"
+        "-enable-kvm     as -accel kvm\n"
+        "-smp [[cpus=]n][,maxcpus=maxcpus][,sockets=sockets][,dies=dies]\n"
+        "                [,cores=cores][,threads=threads]\n"
+        "-global driver.prop=value\n"
+        "-global driver=driver,property=property,value=value\n"
+        "                set a default value of a driver's property\n"
+        "-device driver[,prop[=value][,...]]\n"
+        "                add device (use '-device driver,help' for properties)\n"
+        "-S              freeze the guest at start-up (continue over QMP)\n"
+        "-nodefaults     don't create default devices\n"
+        "-display none   no display (the only one)\n"
+        "-qmp dev        QMP monitor, e.g. unix:PATH,server=on,wait=off\n"
+        "-incoming uri   wait for an incoming migration\n"
+        "-loadvm name    start from a snapshot\n"
+        "-trace [[enable=]pattern][,events=file]\n"
+        "                enable trace events ('-trace help' for the list)\n",
+        SEOIB_VERSION);
+}
+
+std::string format_default(const qapi::QObject &v)
+{
+    if (const std::string *s = v.as_string()) {
+        return *s;
+    }
+    if (auto b = v.as_bool()) {
+        return *b ? "true" : "false";
+    }
+    if (auto u = v.as_uint()) {
+        return std::to_string(*u);
+    }
+    if (auto i = v.as_int()) {
+        return std::to_string(*i);
+    }
+    return "";
+}
+
+/// QEMU's qdev_device_help() layout: "  name=<type>", padded to 24 columns,
+/// " - description", " (default: value)".
+void print_class_properties(const qom::ObjectClass &klass,
+                            std::string_view header)
+{
+    std::vector<const qom::ObjectProperty *> props;
+    klass.for_each_property([&](const qom::ObjectProperty &p) {
+        if (p.writable() && p.name() != "realized") {
+            props.push_back(&p);
+        }
+    });
+    std::sort(props.begin(), props.end(),
+              [](auto *a, auto *b) { return a->name() < b->name(); });
+    fmt::print("{} options:\n", header);
+    for (const qom::ObjectProperty *p : props) {
+        std::string line = fmt::format("  {}=<{}>", p->name(), p->type());
+        if (line.size() < 24) {
+            line.append(24 - line.size(), ' ');
+        }
+        line += " - " + p->description();
+        if (p->default_value()) {
+            line += fmt::format(" (default: {})",
+                                format_default(*p->default_value()));
+        }
+        fmt::print("{}\n", line);
+    }
+}
+
+void print_machine_list(const qom::TypeRegistry &types)
+{
+    fmt::print("Supported machines are:\n");
+    for (const hw::MachineClass *mc : hw::machine_classes(types)) {
+        if (!mc->alias.empty()) {
+            fmt::print("{:<20} {} (alias of {})\n", mc->alias, mc->desc,
+                       mc->machine_name);
+        }
+        std::string flags;
+        if (mc->is_default) {
+            flags += " (default)";
+        }
+        if (!mc->deprecation_reason.empty()) {
+            flags += " (deprecated)";
+        }
+        fmt::print("{:<20} {}{}\n", mc->machine_name, mc->desc, flags);
+    }
+}
+
+// ---- the run -------------------------------------------------------------
+
+void report_error(const qapi::Error &e)
+{
+    fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, e.message());
+}
+
+qapi::Result<hw::CpuTopology> parse_smp(const QemuOpts &opts,
+                                        const hw::MachineClass &mc)
+{
+    static constexpr std::string_view keys[] = { "cpus",  "maxcpus",
+                                                 "sockets", "dies",
+                                                 "cores", "threads" };
+    TRY(qemu_opts_validate(opts, keys));
+    std::map<std::string, unsigned, std::less<>> v;
+    for (std::string_view key : keys) {
+        if (auto s = opts.get(key)) {
+            auto n = qom::PropertyCodec<uint32_t>::parse(key, *s);
+            if (!n) {
+                return qapi::Error::format("Parameter 'smp.{}' expects integer",
+                                           key);
+            }
+            if (n.value() == 0) {
+                return qapi::Error(
+                    "Invalid CPU topology: CPU topology parameters must be "
+                    "greater than zero");
+            }
+            v[std::string(key)] = n.value();
+        }
+    }
+    auto get = [&](std::string_view k) -> unsigned {
+        auto it = v.find(k);
+        return it == v.end() ? 0 : it->second;
+    };
+    hw::CpuTopology t;
+    unsigned cpus = get("cpus");
+    unsigned maxcpus = get("maxcpus");
+    t.dies = get("dies") ? get("dies") : 1;
+    t.threads = get("threads") ? get("threads") : 1;
+    t.sockets = get("sockets");
+    t.cores = get("cores");
+    // QEMU's machine_parse_smp_config: fill the gaps, preferring cores.
+    unsigned total = maxcpus ? maxcpus : (cpus ? cpus : 1);
+    if (!t.sockets && !t.cores) {
+        t.sockets = 1;
+        t.cores = std::max(1U, total / (t.dies * t.threads));
+    } else if (!t.sockets) {
+        t.sockets = std::max(1U, total / (t.dies * t.cores * t.threads));
+    } else if (!t.cores) {
+        t.cores = std::max(1U, total / (t.sockets * t.dies * t.threads));
+    }
+    unsigned product = t.sockets * t.dies * t.cores * t.threads;
+    t.max_cpus = maxcpus ? maxcpus : product;
+    t.cpus = cpus ? cpus : product;
+    if (product != t.max_cpus) {
+        return qapi::Error::format(
+            "Invalid CPU topology: product of the hierarchy must match "
+            "maxcpus: sockets ({}) * dies ({}) * cores ({}) * threads ({}) "
+            "!= maxcpus ({})",
+            t.sockets, t.dies, t.cores, t.threads, t.max_cpus);
+    }
+    if (t.max_cpus < t.cpus) {
+        return qapi::Error::format(
+            "Invalid CPU topology: maxcpus must be equal to or greater than "
+            "smp: sockets ({}) * dies ({}) * cores ({}) * threads ({}) == "
+            "maxcpus ({}) < smp_cpus ({})",
+            t.sockets, t.dies, t.cores, t.threads, t.max_cpus, t.cpus);
+    }
+    if (t.max_cpus > mc.max_cpus) {
+        return qapi::Error::format(
+            "Invalid SMP CPUs {}. The max CPUs supported by machine '{}' is {}",
+            t.max_cpus, mc.machine_name, mc.max_cpus);
+    }
+    return t;
+}
+
+qapi::Result<void> create_devices(qom::Context &ctx, hw::MachineState &machine,
+                                  const CommandLine &cl)
+{
+    for (const auto &[opts, where] : cl.devices) {
+        std::string driver = opts.get("driver").value_or("");
+        const qom::ObjectClass *oc = ctx.types().find_class(driver);
+        if (!oc || !oc->is_a(qdev::TYPE_DEVICE) || oc->is_abstract()) {
+            return at(where, qapi::Error::format(
+                                 "'{}' is not a valid device model name",
+                                 driver));
+        }
+        if (!static_cast<const qdev::DeviceClass *>(oc)->user_creatable) {
+            return at(where, qapi::Error::format(
+                                 "Parameter 'driver' expects a pluggable "
+                                 "device type"));
+        }
+        qom::Ref<qom::Object> dev = TRY(at(where, ctx.new_object(driver)));
+        std::string id;
+        for (const QemuOpt &o : opts.opts) {
+            if (o.name == "driver") {
+                continue;
+            }
+            if (o.name == "id") {
+                id = o.value;
+            }
+            TRY(at(where, dev->parse_property(o.name, o.value)));
+        }
+        std::string_view container = id.empty() ? "peripheral-anon"
+                                                 : "peripheral";
+        qom::Object *parent = machine.child(container);
+        if (!parent) {
+            TRY(machine.add_child(container,
+                                  TRY(ctx.new_object(qom::TYPE_CONTAINER))));
+            parent = machine.child(container);
+        }
+        TRY(at(where, parent->add_child(id.empty() ? "device[*]" : id, dev)));
+        TRY(at(where, qom::cast<qdev::DeviceState>(*dev).realize()));
+    }
+    return {};
+}
+
+/// QEMU's qemu_init() from "-global list registered" to "machine created".
+struct BuiltVm {
+    std::unique_ptr<qom::Context> ctx;
+    qom::Ref<hw::MachineState> machine;
+    qom::Ref<accel::AccelState> accel;
+};
+
+qapi::Result<BuiltVm> build_vm(const CommandLine &cl,
+                               std::shared_ptr<const qom::TypeRegistry> types)
+{
+    BuiltVm vm;
+    vm.ctx = std::make_unique<qom::Context>(types);
+    qom::Context &ctx = *vm.ctx;
+    ctx.set_warning_sink([](std::string_view msg) {
+        fmt::print(stderr, "{}: warning: {}\n", PROGRAM_NAME, msg);
+    });
+
+    // 1. user globals, in command-line order.
+    for (const GlobalOption &g : cl.globals) {
+        ctx.globals().register_user(g.driver, g.property, g.value,
+                                    g.where.text());
+    }
+
+    // 2. the machine class.
+    const hw::MachineClass *mc = nullptr;
+    if (auto type = cl.machine.get("type")) {
+        mc = hw::find_machine(ctx.types(), *type);
+        if (!mc) {
+            return qapi::Error("unsupported machine type\n"
+                               "Use -machine help to list supported machines");
+        }
+    } else {
+        mc = hw::find_default_machine(ctx.types());
+        if (!mc) {
+            return qapi::Error("No machine specified, and there is no default");
+        }
+    }
+    if (!mc->deprecation_reason.empty()) {
+        ctx.warn(fmt::format("Machine type '{}' is deprecated: {}",
+                             mc->machine_name, mc->deprecation_reason));
+    }
+
+    // Legacy -machine options that are sugar for the accelerator (QEMU's
+    // qemu_apply_legacy_machine_options): compat slot 2.
+    std::vector<QemuOpt> machine_props;
+    for (const QemuOpt &o : cl.machine.opts) {
+        if (o.name == "type") {
+            continue;
+        }
+        if (o.name == "kernel-irqchip") {
+            ctx.globals().register_sugar(
+                accel::kvm::TYPE_KVM_ACCEL, "kernel-irqchip", o.value,
+                fmt::format("-machine kernel-irqchip={}", o.value));
+        } else if (o.name == "accel") {
+            if (o.value != "kvm") {
+                return qapi::Error::format("invalid accelerator {}", o.value);
+            }
+        } else {
+            machine_props.push_back(o);
+        }
+    }
+
+    // 3. the machine object; its compat list enters the machine slot first.
+    vm.machine = TRY(hw::create_machine(ctx, *mc));
+    for (const QemuOpt &o : machine_props) {
+        TRY(vm.machine->parse_property(o.name, o.value));
+    }
+    hw::CpuTopology smp;
+    if (cl.smp) {
+        smp = TRY(at(cl.smp->second, parse_smp(cl.smp->first, *mc)));
+    }
+    vm.machine->set_smp(smp);
+
+    // 4. the accelerator: compat slots, then the -accel options, which win.
+    OptionText accel_where = cl.accel ? cl.accel_where
+                                      : OptionText { "-accel", "kvm" };
+    std::string accel_name = cl.accel ? cl.accel->get("accel").value_or("kvm")
+                                      : "kvm";
+    const accel::AccelClass *ac = accel::find_accel(ctx.types(), accel_name);
+    if (!ac) {
+        return at(accel_where,
+                  qapi::Error::format("invalid accelerator {}", accel_name));
+    }
+    vm.accel = TRY(ctx.new_object<accel::AccelState>(ac->name()));
+    TRY(at(accel_where, ctx.globals().apply_compat(*vm.accel)));
+    if (cl.accel) {
+        for (const QemuOpt &o : cl.accel->opts) {
+            if (o.name != "accel") {
+                TRY(at(accel_where, vm.accel->parse_property(o.name, o.value)));
+            }
+        }
+    }
+    TRY(ctx.root().child("machine")->add_child("accel", vm.accel));
+    vm.machine->set_accelerator(*vm.accel);
+    TRY(at(accel_where, vm.accel->init_machine(*vm.machine)));
+
+    // 5. the board, then -device.
+    TRY(vm.machine->init());
+    TRY(create_devices(ctx, *vm.machine, cl));
+
+    // 6. QEMU's qemu_machine_creation_done(): unused globals are reported.
+    qdev::qdev_prop_check_globals(ctx);
+    trace_machine_created(mc->machine_name.c_str());
+    return vm;
+}
+
+void print_report(const BuiltVm &vm)
+{
+    const auto &machine = static_cast<const hw::x86::X86MachineState &>(
+        *vm.machine);
+    const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(vm.accel.get());
+    fmt::print("machine:         {} ({})\n",
+               machine.machine_class().machine_name,
+               machine.machine_class().desc);
+    if (kvm) {
+        fmt::print("irqchip:         {}{}\n", qapi::enum_name(kvm->irqchip()),
+                   kvm->requested_irqchip() ? "" : " (machine default)");
+    }
+    if (const auto &plan = machine.ioapic_plan()) {
+        fmt::print("ioapic:          {} at {}, version 0x{:02x} ({})\n",
+                   plan->type, machine.ioapic()->canonical_path(),
+                   plan->version, plan->source);
+    }
+    if (kvm) {
+        fmt::print("seoib-policy:    {} (requested)\n",
+                   qapi::enum_name(kvm->seoib_policy()));
+    }
+}
+
+} // namespace
+
+int vm_main(std::span<const std::string_view> args)
+{
+    auto parsed = parse_command_line(args);
+    if (!parsed) {
+        report_error(parsed.error());
+        return 1;
+    }
+    CommandLine &cl = parsed.value();
+
+    if (cl.show_help) {
+        print_usage();
+        return 0;
+    }
+    if (cl.show_version) {
+        fmt::print("seoib-vm version {}\n", SEOIB_VERSION);
+        return 0;
+    }
+    if (cl.trace_help) {
+        for (std::string_view name : trace::event_names()) {
+            fmt::print("{}\n", name);
+        }
+        return 0;
+    }
+
+    std::shared_ptr<const qom::TypeRegistry> types = builtin_type_registry();
+
+    // -machine help, -machine TYPE,help
+    if (cl.machine.has_help() || cl.machine.get("type") == "help" ||
+        cl.machine.get("type") == "?") {
+        auto type = cl.machine.get("type");
+        if (!type || *type == "help" || *type == "?") {
+            print_machine_list(*types);
+            return 0;
+        }
+        const hw::MachineClass *mc = hw::find_machine(*types, *type);
+        if (!mc) {
+            report_error(qapi::Error(
+                "unsupported machine type\n"
+                "Use -machine help to list supported machines"));
+            return 1;
+        }
+        print_class_properties(*mc, mc->name());
+        return 0;
+    }
+    // -accel help, -accel NAME,help
+    if (cl.accel && (cl.accel->has_help() || cl.accel->get("accel") == "help" ||
+                     cl.accel->get("accel") == "?")) {
+        std::string name = cl.accel->get("accel").value_or("help");
+        if (name == "help" || name == "?") {
+            fmt::print("Accelerators supported in seoib-vm binary:\nkvm\n");
+            return 0;
+        }
+        const accel::AccelClass *ac = accel::find_accel(*types, name);
+        if (!ac) {
+            report_error(at(cl.accel_where,
+                            qapi::Error::format("invalid accelerator {}", name)));
+            return 1;
+        }
+        print_class_properties(*ac, ac->name());
+        return 0;
+    }
+    // -device TYPE,help
+    for (const auto &[opts, where] : cl.devices) {
+        if (!opts.has_help()) {
+            continue;
+        }
+        std::string driver = opts.get("driver").value_or("");
+        const qom::ObjectClass *oc = types->find_class(driver);
+        if (!oc || !oc->is_a(qdev::TYPE_DEVICE)) {
+            report_error(at(where, qapi::Error::format(
+                                       "Device '{}' not found", driver)));
+            return 1;
+        }
+        print_class_properties(*oc, oc->name());
+        return 0;
+    }
+
+    for (const auto &[pattern, where] : cl.trace_patterns) {
+        if (trace::enable_events(pattern) == 0) {
+            fmt::print(stderr, "{}: {}: warning: trace event '{}' does not exist\n",
+                       PROGRAM_NAME, where.text(), pattern);
+        }
+    }
+    if (cl.incoming || cl.loadvm) {
+        const OptionText &where =
+            cl.incoming ? cl.incoming->second : cl.loadvm->second;
+        report_error(at(where, qapi::Error("not supported by this build yet")));
+        return 1;
+    }
+    if (!cl.qmp.empty()) {
+        report_error(at(cl.qmp.front().second,
+                        qapi::Error("not supported by this build yet")));
+        return 1;
+    }
+    if (cl.accel && cl.enable_kvm &&
+        cl.accel->get("accel").value_or("kvm") != "kvm") {
+        report_error(qapi::Error("-enable-kvm and -accel conflict"));
+        return 1;
+    }
+
+    auto vm = build_vm(cl, types);
+    if (!vm) {
+        report_error(vm.error());
+        return 1;
+    }
+    if (cl.start_stopped) {
+        fmt::print("{}: machine {} built; stopped (-S)\n", PROGRAM_NAME,
+                   vm.value().machine->machine_class().machine_name);
+        return 0;
+    }
+    print_report(vm.value());
+    return 0;
+}
+
+} // namespace sysemu
