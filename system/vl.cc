@@ -8,6 +8,7 @@
 #include "qom/context.h"
 #include "qom/type-registry.h"
 #include "system/builtin-types.h"
+#include "system/vm.h"
 #include "trace/control.h"
 #include "trace/trace-system.h"
 
@@ -411,18 +412,11 @@ qapi::Result<void> create_devices(qom::Context &ctx, hw::MachineState &machine,
 }
 
 /// QEMU's qemu_init() from "-global list registered" to "machine created".
-struct BuiltVm {
-    std::unique_ptr<qom::Context> ctx;
-    qom::Ref<hw::MachineState> machine;
-    qom::Ref<accel::AccelState> accel;
-};
-
-qapi::Result<BuiltVm> build_vm(const CommandLine &cl,
-                               std::shared_ptr<const qom::TypeRegistry> types)
+qapi::Result<std::unique_ptr<Vm>>
+build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
 {
-    BuiltVm vm;
-    vm.ctx = std::make_unique<qom::Context>(types);
-    qom::Context &ctx = *vm.ctx;
+    auto owned_ctx = std::make_unique<qom::Context>(types);
+    qom::Context &ctx = *owned_ctx;
     ctx.set_warning_sink([](std::string_view msg) {
         fmt::print(stderr, "{}: warning: {}\n", PROGRAM_NAME, msg);
     });
@@ -473,15 +467,15 @@ qapi::Result<BuiltVm> build_vm(const CommandLine &cl,
     }
 
     // 3. the machine object; its compat list enters the machine slot first.
-    vm.machine = TRY(hw::create_machine(ctx, *mc));
+    qom::Ref<hw::MachineState> machine = TRY(hw::create_machine(ctx, *mc));
     for (const QemuOpt &o : machine_props) {
-        TRY(vm.machine->parse_property(o.name, o.value));
+        TRY(machine->parse_property(o.name, o.value));
     }
     hw::CpuTopology smp;
     if (cl.smp) {
         smp = TRY(at(cl.smp->second, parse_smp(cl.smp->first, *mc)));
     }
-    vm.machine->set_smp(smp);
+    machine->set_smp(smp);
 
     // 4. the accelerator: compat slots, then the -accel options, which win.
     OptionText accel_where = cl.accel ? cl.accel_where
@@ -493,50 +487,29 @@ qapi::Result<BuiltVm> build_vm(const CommandLine &cl,
         return at(accel_where,
                   qapi::Error::format("invalid accelerator {}", accel_name));
     }
-    vm.accel = TRY(ctx.new_object<accel::AccelState>(ac->name()));
-    TRY(at(accel_where, ctx.globals().apply_compat(*vm.accel)));
+    qom::Ref<accel::AccelState> accel =
+        TRY(ctx.new_object<accel::AccelState>(ac->name()));
+    TRY(at(accel_where, ctx.globals().apply_compat(*accel)));
     if (cl.accel) {
         for (const QemuOpt &o : cl.accel->opts) {
             if (o.name != "accel") {
-                TRY(at(accel_where, vm.accel->parse_property(o.name, o.value)));
+                TRY(at(accel_where, accel->parse_property(o.name, o.value)));
             }
         }
     }
-    TRY(ctx.root().child("machine")->add_child("accel", vm.accel));
-    vm.machine->set_accelerator(*vm.accel);
-    TRY(at(accel_where, vm.accel->init_machine(*vm.machine)));
+    TRY(machine->add_child("accel", accel));
+    machine->set_accelerator(*accel);
+    TRY(at(accel_where, accel->init_machine(*machine)));
 
     // 5. the board, then -device.
-    TRY(vm.machine->init());
-    TRY(create_devices(ctx, *vm.machine, cl));
+    TRY(machine->init());
+    TRY(create_devices(ctx, *machine, cl));
 
     // 6. QEMU's qemu_machine_creation_done(): unused globals are reported.
     qdev::qdev_prop_check_globals(ctx);
     trace_machine_created(mc->machine_name.c_str());
-    return vm;
-}
-
-void print_report(const BuiltVm &vm)
-{
-    const auto &machine = static_cast<const hw::x86::X86MachineState &>(
-        *vm.machine);
-    const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(vm.accel.get());
-    fmt::print("machine:         {} ({})\n",
-               machine.machine_class().machine_name,
-               machine.machine_class().desc);
-    if (kvm) {
-        fmt::print("irqchip:         {}{}\n", qapi::enum_name(kvm->irqchip()),
-                   kvm->requested_irqchip() ? "" : " (machine default)");
-    }
-    if (const auto &plan = machine.ioapic_plan()) {
-        fmt::print("ioapic:          {} at {}, version 0x{:02x} ({})\n",
-                   plan->type, machine.ioapic()->canonical_path(),
-                   plan->version, plan->source);
-    }
-    if (kvm) {
-        fmt::print("seoib-policy:    {} (requested)\n",
-                   qapi::enum_name(kvm->seoib_policy()));
-    }
+    return std::make_unique<Vm>(std::move(owned_ctx), std::move(machine),
+                                std::move(accel));
 }
 
 } // namespace
@@ -630,11 +603,6 @@ int vm_main(std::span<const std::string_view> args)
         report_error(at(where, qapi::Error("not supported by this build yet")));
         return 1;
     }
-    if (!cl.qmp.empty()) {
-        report_error(at(cl.qmp.front().second,
-                        qapi::Error("not supported by this build yet")));
-        return 1;
-    }
     if (cl.accel && cl.enable_kvm &&
         cl.accel->get("accel").value_or("kvm") != "kvm") {
         report_error(qapi::Error("-enable-kvm and -accel conflict"));
@@ -646,13 +614,7 @@ int vm_main(std::span<const std::string_view> args)
         report_error(vm.error());
         return 1;
     }
-    if (cl.start_stopped) {
-        fmt::print("{}: machine {} built; stopped (-S)\n", PROGRAM_NAME,
-                   vm.value().machine->machine_class().machine_name);
-        return 0;
-    }
-    print_report(vm.value());
-    return 0;
+    return run_vm(*vm.value(), cl);
 }
 
 } // namespace sysemu

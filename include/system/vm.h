@@ -1,0 +1,50 @@
+/*
+ * A built VM: what vl's creation order produced, handed to the run phase
+ * (system/runstate.cc) and to the QMP monitor.
+ */
+#pragma once
+
+#include "accel/accel.h"
+#include "hw/core/machine.h"
+#include "qapi/qapi-types.h"
+#include "qom/context.h"
+
+#include <cstdio>
+#include <memory>
+
+namespace sysemu {
+
+class Vm {
+public:
+    Vm(std::unique_ptr<qom::Context> ctx, qom::Ref<hw::MachineState> machine,
+       qom::Ref<accel::AccelState> accel);
+    ~Vm();
+
+    qom::Context &context() const { return *m_ctx; }
+    hw::MachineState &machine() const { return *m_machine; }
+    accel::AccelState &accel() const { return *m_accel; }
+
+    /// seoib-vm's main job: what was built and what the guest sees
+    /// (machine, irqchip, IOAPIC and where its version came from, policy,
+    /// x2APIC API flags, each vCPU's LVR).
+    void print_report(std::FILE *out) const;
+
+    /// QMP query-seoib.
+    qapi::Result<qapi::SeoibInfo> query_seoib() const;
+    /// QMP query-kvm.
+    qapi::KvmInfo query_kvm() const;
+
+private:
+    std::unique_ptr<qom::Context> m_ctx;
+    qom::Ref<hw::MachineState> m_machine;
+    qom::Ref<accel::AccelState> m_accel;
+};
+
+struct CommandLine;
+
+/// The run phase, after the machine is built: the monitor (if -qmp), the
+/// run state (-S: prelaunch until "cont"), the main job.  Returns the exit
+/// status.
+int run_vm(Vm &vm, const CommandLine &cl);
+
+} // namespace sysemu
