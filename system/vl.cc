@@ -411,7 +411,8 @@ qapi::Result<void> create_devices(qom::Context &ctx, hw::MachineState &machine,
     return {};
 }
 
-/// QEMU's qemu_init() from "-global list registered" to "machine created".
+} // namespace
+
 qapi::Result<std::unique_ptr<Vm>>
 build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
 {
@@ -511,6 +512,8 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
     return std::make_unique<Vm>(std::move(owned_ctx), std::move(machine),
                                 std::move(accel));
 }
+
+namespace {
 
 } // namespace
 

@@ -144,25 +144,70 @@ std::string_view PCMachineState::host_bridge_name() const
 namespace {
 
 /// The PCI host bridges, as far as the machine and its compat tables need
-/// them: a place in the tree (/machine/q35) and the properties compat
-/// entries set on them.
-class PCIHostBridgeState : public qdev::SysBusDevice {
+/// them: a place in the tree (/machine/q35, /machine/i440fx) and the
+/// properties compat entries set on them (QEMU's hw/pci-host/).
+class PCIHostState : public qdev::SysBusDevice {
 public:
-    static constexpr std::string_view type_name = TYPE_Q35_HOST_DEVICE;
+    static constexpr std::string_view type_name = "pci-host-bridge";
     using Parent = qdev::SysBusDevice;
     using Class = qdev::DeviceClass;
 
     static void register_properties(qom::ObjectClass &oc)
     {
         oc.add_property(qom::make_property(
-            qom::prop("x-pci-hole64-fix", &PCIHostBridgeState::m_pci_hole64_fix)
+            qom::prop("x-config-reg-migration-enabled",
+                      &PCIHostState::m_config_reg_migration)
                 .default_value(true)
-                .doc("compat: 64-bit PCI hole placement fix (2.10 and older "
-                     "machines: off)")));
+                .doc("compat: migrate the config address register (5.0 and "
+                     "older machines: off)")));
     }
 
 private:
-    bool m_pci_hole64_fix { true };
+    bool m_config_reg_migration {};
+};
+
+/// The 64-bit PCI hole fix both PC host bridges carry.
+template <typename Self>
+void add_pci_hole64_fix(qom::ObjectClass &oc, bool Self::*field)
+{
+    oc.add_property(qom::make_property(
+        qom::prop("x-pci-hole64-fix", field)
+            .default_value(true)
+            .doc("compat: 64-bit PCI hole placement fix (2.10 and older "
+                 "machines: off)")));
+}
+
+class Q35PCIHost : public PCIHostState {
+public:
+    static constexpr std::string_view type_name = TYPE_Q35_HOST_DEVICE;
+    using Parent = PCIHostState;
+    using Class = qdev::DeviceClass;
+    static void class_init(qdev::DeviceClass &dc) { dc.desc = "Q35 host bridge"; }
+    static void register_properties(qom::ObjectClass &oc)
+    {
+        add_pci_hole64_fix(oc, &Q35PCIHost::m_pci_hole64_fix);
+    }
+
+private:
+    bool m_pci_hole64_fix {};
+};
+
+class I440FXState : public PCIHostState {
+public:
+    static constexpr std::string_view type_name = TYPE_I440FX_PCI_HOST_BRIDGE;
+    using Parent = PCIHostState;
+    using Class = qdev::DeviceClass;
+    static void class_init(qdev::DeviceClass &dc)
+    {
+        dc.desc = "i440FX host bridge";
+    }
+    static void register_properties(qom::ObjectClass &oc)
+    {
+        add_pci_hole64_fix(oc, &I440FXState::m_pci_hole64_fix);
+    }
+
+private:
+    bool m_pci_hole64_fix {};
 };
 
 /// QEMU's max_cpus per machine version (hw/i386/pc_q35.c, pc_piix.c).
@@ -187,16 +232,9 @@ void pc_register_types(qom::TypeRegistry &registry)
     registry.add<X86MachineState>({ .abstract = true });
     registry.add<PCMachineState>({ .abstract = true });
 
-    registry.add<PCIHostBridgeState>({
-        .class_init = [](qdev::DeviceClass &dc) { dc.desc = "Q35 host bridge"; },
-    });
-    registry.add<PCIHostBridgeState>({
-        .name = TYPE_I440FX_PCI_HOST_BRIDGE,
-        .parent = qdev::TYPE_SYS_BUS_DEVICE,
-        .class_init = [](qdev::DeviceClass &dc) {
-            dc.desc = "i440FX host bridge";
-        },
-    });
+    registry.add<PCIHostState>({ .abstract = true });
+    registry.add<Q35PCIHost>();
+    registry.add<I440FXState>();
 
     for (const PCMachineDefinition &def : pc_machine_definitions()) {
         registry.add<PCMachineState>({

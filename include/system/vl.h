@@ -14,8 +14,10 @@
 #pragma once
 
 #include "qapi/result.h"
+#include "qom/type-registry.h"
 #include "system/qemu-opts.h"
 
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -74,6 +76,14 @@ parse_command_line(std::span<const std::string_view> args);
 
 /// -global ARG in either form ("D.P=V" or "driver=D,property=P,value=V").
 qapi::Result<GlobalOption> parse_global(std::string_view arg);
+
+class Vm;
+
+/// QEMU's creation order, from "user globals registered" to "machine
+/// creation done" (no run phase): what seoib-vm does before it runs, for
+/// tests, benchmarks and embedders.  `types` must hold the built-in types.
+qapi::Result<std::unique_ptr<Vm>>
+build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types);
 
 /// seoib-vm itself; returns the exit status.
 int vm_main(std::span<const std::string_view> args);
