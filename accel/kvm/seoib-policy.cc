@@ -1,0 +1,136 @@
+#include "accel/kvm/seoib-policy.h"
+
+#include "accel/kvm/kvm-backend.h"
+
+#include <fmt/format.h>
+
+namespace accel::kvm {
+
+namespace {
+
+using qapi::OnOffSplit;
+using qapi::SeoibPolicy;
+
+// The kernels that have the two flags: Linux 7.0, backported to 6.18.17.
+constexpr std::string_view KERNEL_REQUIREMENT =
+    "Linux 7.0 or 6.18.17 and later";
+
+qapi::Error missing_kernel_flag(SeoibPolicy policy, uint64_t flag,
+                                uint64_t answer)
+{
+    return qapi::Error(
+        fmt::format("seoib-policy={} needs {} from KVM, which this kernel "
+                    "lacks (KVM_CAP_X2APIC_API reports 0x{:x}; the flag needs "
+                    "{}); use seoib-policy=quirked to run on this kernel",
+                    qapi::enum_name(policy), x2apic_api_flag_names(flag), answer,
+                    KERNEL_REQUIREMENT),
+        qapi::ErrorClass::KVMMissingCap);
+}
+
+/// The policy auto stands for, before asking the kernel.
+SeoibPolicy resolve_auto(const SeoibPolicyInput &in)
+{
+    if (in.irqchip != OnOffSplit::Split || in.legacy_machine) {
+        return SeoibPolicy::Quirked;
+    }
+    return in.ioapic_version >= 0x20 ? SeoibPolicy::Respected
+                                     : SeoibPolicy::NotAdvertised;
+}
+
+} // namespace
+
+std::string x2apic_api_flag_names(uint64_t flags)
+{
+    static constexpr std::pair<uint64_t, std::string_view> names[] = {
+        { KVM_X2APIC_API_USE_32BIT_IDS, "USE_32BIT_IDS" },
+        { KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, "DISABLE_BROADCAST_QUIRK" },
+        { KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST,
+          "ENABLE_SUPPRESS_EOI_BROADCAST" },
+        { KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST,
+          "DISABLE_SUPPRESS_EOI_BROADCAST" },
+    };
+    std::string out;
+    for (const auto &[bit, name] : names) {
+        if (flags & bit) {
+            if (!out.empty()) {
+                out += '|';
+            }
+            out += name;
+        }
+    }
+    return out.empty() ? "none" : out;
+}
+
+qapi::Result<SeoibPolicyDecision> seoib_policy_decide(const SeoibPolicyInput &in)
+{
+    SeoibPolicyDecision d;
+    const bool in_kernel_lapic = in.irqchip != OnOffSplit::Off;
+
+    if (in.need_32bit_apic_ids) {
+        // QEMU's x86_cpus_init() text for the same condition.
+        constexpr uint64_t ids = KVM_X2APIC_API_USE_32BIT_IDS |
+                                 KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK;
+        if (!in_kernel_lapic || (in.kernel_x2apic_api & ids) != ids) {
+            return qapi::Error("current -smp configuration requires kernel "
+                               "irqchip and X2APIC API support.");
+        }
+        d.flags |= ids;
+    }
+
+    SeoibPolicy policy = in.requested;
+    if (policy == SeoibPolicy::Auto) {
+        policy = resolve_auto(in);
+    }
+
+    switch (policy) {
+    case SeoibPolicy::Auto:
+    case SeoibPolicy::Quirked:
+        d.effective = SeoibPolicy::Quirked;
+        return d;
+    case SeoibPolicy::Respected:
+        if (in.irqchip != OnOffSplit::Split) {
+            return qapi::Error(fmt::format(
+                "seoib-policy=respected requires kernel-irqchip=split: KVM "
+                "honours directed EOI only with a userspace IOAPIC "
+                "(kernel-irqchip is {})",
+                qapi::enum_name(in.irqchip)));
+        }
+        if (in.ioapic_version < 0x20) {
+            return qapi::Error(fmt::format(
+                "seoib-policy=respected needs an IOAPIC with an EOI register "
+                "(version 0x20), but the IOAPIC is version 0x{:02x} ({}); use "
+                "seoib-policy=not-advertised or auto",
+                in.ioapic_version, in.ioapic_version_source));
+        }
+        break;
+    case SeoibPolicy::NotAdvertised:
+        if (!in_kernel_lapic) {
+            return qapi::Error(
+                "seoib-policy=not-advertised requires an in-kernel LAPIC "
+                "(kernel-irqchip=on or split)");
+        }
+        break;
+    }
+
+    const uint64_t flag = policy == SeoibPolicy::Respected
+                              ? KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST
+                              : KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST;
+    if (!(in.kernel_x2apic_api & flag)) {
+        if (in.requested != SeoibPolicy::Auto) {
+            return missing_kernel_flag(policy, flag, in.kernel_x2apic_api);
+        }
+        d.warnings.push_back(fmt::format(
+            "KVM lacks {} (KVM_CAP_X2APIC_API reports 0x{:x}; {} has it): "
+            "seoib-policy=auto falls back to quirked, and the guest is told "
+            "it may suppress EOI broadcasts that KVM still sends",
+            x2apic_api_flag_names(flag), in.kernel_x2apic_api,
+            KERNEL_REQUIREMENT));
+        d.effective = SeoibPolicy::Quirked;
+        return d;
+    }
+    d.effective = policy;
+    d.flags |= flag;
+    return d;
+}
+
+} // namespace accel::kvm

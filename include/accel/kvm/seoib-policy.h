@@ -1,0 +1,73 @@
+/*
+ * The SEOIB policy engine: which x2APIC API flags a VM needs.
+ *
+ * A pure function of what is known after split irqchip is enabled and
+ * before any vCPU exists (design §4.4):
+ *
+ *   kernel-irqchip  policy                result
+ *   off             auto, quirked         nothing to do (no in-kernel LAPIC)
+ *   off             respected, n-a        error: needs an in-kernel LAPIC
+ *   on              auto, quirked         no flag (in-kernel IOAPIC: never
+ *                                         advertised)
+ *   on              not-advertised        DISABLE (accepted, no visible change)
+ *   on              respected             error: KVM allows it only with split
+ *   split           quirked               no flag
+ *   split           auto, legacy machine  no flag (quirked)
+ *   split           auto                  IOAPIC 0x20 -> respected (ENABLE),
+ *                                         0x11 -> not-advertised (DISABLE)
+ *   split           respected             ENABLE; error with an IOAPIC 0x11
+ *   split           not-advertised        DISABLE
+ *
+ * A kernel whose KVM_CHECK_EXTENSION(KVM_CAP_X2APIC_API) on the VM fd lacks
+ * the needed bit: an explicit respected/not-advertised is an error naming
+ * the kernel requirement and seoib-policy=quirked; auto falls back to
+ * quirked with a warning.  More than 255 APIC IDs add USE_32BIT_IDS and
+ * DISABLE_BROADCAST_QUIRK, as QEMU sets them.
+ */
+#pragma once
+
+#include "qapi/qapi-types.h"
+#include "qapi/result.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace accel::kvm {
+
+struct SeoibPolicyInput {
+    /// kvm-accel.x-seoib-legacy (machine compat for machines <= 10.2).
+    bool legacy_machine { false };
+    qapi::SeoibPolicy requested { qapi::SeoibPolicy::Auto };
+    /// Whether the user set seoib-policy (reported; auto behaves the same
+    /// whether explicit or defaulted).
+    bool explicit_request { false };
+    qapi::OnOffSplit irqchip { qapi::OnOffSplit::On };
+    /// The IOAPIC version resolved before realize (0x11 for the in-kernel
+    /// IOAPIC).
+    uint8_t ioapic_version { 0x20 };
+    /// Where that version came from, for error texts ("-global ...").
+    std::string ioapic_version_source;
+    /// KVM_CHECK_EXTENSION(KVM_CAP_X2APIC_API) on the VM fd, after split
+    /// irqchip was enabled.
+    uint64_t kernel_x2apic_api { 0 };
+    /// The machine needs APIC IDs above 255.
+    bool need_32bit_apic_ids { false };
+};
+
+struct SeoibPolicyDecision {
+    /// Never auto.
+    qapi::SeoibPolicy effective { qapi::SeoibPolicy::Quirked };
+    /// The x2APIC API flags to enable; 0 means no KVM_ENABLE_CAP at all.
+    uint64_t flags { 0 };
+    std::vector<std::string> warnings;
+};
+
+qapi::Result<SeoibPolicyDecision>
+seoib_policy_decide(const SeoibPolicyInput &in);
+
+/// "ENABLE_SUPPRESS_EOI_BROADCAST|USE_32BIT_IDS"-style names of flags, or
+/// "none".
+std::string x2apic_api_flag_names(uint64_t flags);
+
+} // namespace accel::kvm
