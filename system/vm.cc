@@ -3,6 +3,7 @@
 #include "accel/kvm/kvm-accel.h"
 #include "hw/i386/pc.h"
 #include "hw/intc/ioapic.h"
+#include "accel/kvm/seoib-policy.h"
 
 #include <fmt/format.h>
 
@@ -28,35 +29,80 @@ void Vm::print_report(std::FILE *out) const
 {
     const auto *x86 = qom::dyn_cast<hw::x86::X86MachineState>(m_machine.get());
     const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(m_accel.get());
-    fmt::print(out, "machine:         {} ({})\n",
-               m_machine->machine_class().machine_name,
-               m_machine->machine_class().desc);
+    const hw::MachineClass &mc = m_machine->machine_class();
+    fmt::print(out, "machine:          {} ({}){}\n", mc.machine_name, mc.desc,
+               kvm && kvm->seoib_legacy() ? ", legacy SEOIB (x-seoib-legacy)"
+                                          : "");
     if (kvm) {
-        fmt::print(out, "irqchip:         {}{}\n",
+        fmt::print(out, "kvm:              {}{}, KVM_CAP_X2APIC_API 0x{:x} "
+                        "(system), 0x{:x} (VM)\n",
+                   kvm->backend_name(),
+                   kvm->on_host() ? std::string(" (") + kvm->device() + ")"
+                                  : std::string(" (kernel model)"),
+                   kvm->kernel_x2apic_api_system(), kvm->kernel_x2apic_api());
+        fmt::print(out, "irqchip:          {}{}\n",
                    qapi::enum_name(kvm->irqchip()),
                    kvm->requested_irqchip() ? "" : " (machine default)");
     }
     if (x86 && x86->ioapic_plan()) {
         const auto &plan = *x86->ioapic_plan();
-        fmt::print(out, "ioapic:          {} at {}, version 0x{:02x} ({})\n",
+        fmt::print(out, "ioapic:           {} at {}, version 0x{:02x} ({})\n",
                    plan.type, x86->ioapic()->canonical_path(), plan.version,
                    plan.source);
     }
-    if (kvm) {
-        fmt::print(out, "seoib-policy:    {} (requested)\n",
-                   qapi::enum_name(kvm->seoib_policy()));
+    if (kvm && kvm->seoib()) {
+        fmt::print(out, "seoib-policy:     {} requested{}, {} in effect\n",
+                   qapi::enum_name(kvm->seoib_policy()),
+                   kvm->seoib_policy_explicit() ? "" : " (default)",
+                   qapi::enum_name(kvm->seoib()->effective));
+        fmt::print(out, "x2apic-api flags: 0x{:x} ({})\n", kvm->seoib()->flags,
+                   accel::kvm::x2apic_api_flag_names(kvm->seoib()->flags));
+        for (size_t i = 0; i < kvm->vcpus().size(); i++) {
+            const auto &v = kvm->vcpus()[i];
+            const bool seoib = v.lvr & accel::kvm::APIC_LVR_DIRECTED_EOI;
+            fmt::print(out,
+                       "vcpu {:<4}        APIC ID {}, LVR 0x{:08x}: suppress "
+                       "EOI broadcast {}\n",
+                       i, v.apic_id, v.lvr,
+                       seoib ? "advertised (bit 24 set)"
+                             : "not advertised (bit 24 clear)");
+        }
     }
 }
 
 qapi::Result<qapi::SeoibInfo> Vm::query_seoib() const
 {
-    return qapi::Error("query-seoib is not available yet");
+    const auto *x86 = qom::dyn_cast<hw::x86::X86MachineState>(m_machine.get());
+    const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(m_accel.get());
+    if (!kvm || !kvm->seoib()) {
+        return qapi::Error("KVM is not in use",
+                           qapi::ErrorClass::KVMMissingCap);
+    }
+    qapi::SeoibInfo info;
+    info.requested = kvm->seoib_policy();
+    info.effective = kvm->seoib()->effective;
+    info.irqchip = kvm->irqchip();
+    if (x86 && x86->ioapic_plan()) {
+        info.ioapic_version = x86->ioapic_plan()->version;
+        info.ioapic_version_source = x86->ioapic_plan()->source;
+    }
+    info.x2apic_api_flags = static_cast<int64_t>(kvm->seoib()->flags);
+    info.kernel_x2apic_api = static_cast<int64_t>(kvm->kernel_x2apic_api());
+    info.legacy = kvm->seoib_legacy();
+    for (size_t i = 0; i < kvm->vcpus().size(); i++) {
+        info.vcpus.push_back(qapi::SeoibVcpuInfo {
+            .cpu_index = static_cast<int64_t>(i),
+            .lvr = kvm->vcpus()[i].lvr });
+    }
+    return info;
 }
 
 qapi::KvmInfo Vm::query_kvm() const
 {
-    const bool kvm = qom::dyn_cast<accel::kvm::KVMAccel>(m_accel.get());
-    return qapi::KvmInfo { .enabled = kvm, .present = kvm };
+    const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(m_accel.get());
+    // "present": the real /dev/kvm is in use; the kernel model is not KVM.
+    return qapi::KvmInfo { .enabled = kvm != nullptr,
+                           .present = kvm && kvm->on_host() };
 }
 
 } // namespace sysemu

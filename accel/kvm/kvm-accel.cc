@@ -2,8 +2,12 @@
 
 #include "accel/kvm/kvm-backend.h"
 #include "hw/core/machine.h"
+#include "qom/context.h"
 #include "qom/property.h"
 #include "qom/type-registry.h"
+#include "trace/trace-accel_kvm.h"
+
+#include <fmt/format.h>
 
 namespace accel::kvm {
 
@@ -52,15 +56,96 @@ void KVMAccel::register_properties(qom::ObjectClass &oc)
         "Which kernel: host (/dev/kvm), model or model-PROFILE (the kernel "
         "model), auto (host when /dev/kvm opens, else model)"));
     oc.find_property("kernel")->set_default_value(qapi::QObject("auto"));
-    oc.add_property(qom::make_property(
-        qom::prop("seoib-policy", &KVMAccel::m_seoib_policy)
-            .default_value(qapi::SeoibPolicy::Auto)
-            .doc("x2APIC Suppress EOI Broadcast: auto, quirked, respected or "
-                 "not-advertised")));
+    auto policy = std::make_unique<
+        qom::AccessorProperty<KVMAccel, qapi::SeoibPolicy>>(
+        "seoib-policy", [](const KVMAccel &s) { return s.m_seoib_policy; },
+        [](KVMAccel &s, qapi::SeoibPolicy v) -> qapi::Result<void> {
+            s.m_seoib_policy = v;
+            s.m_seoib_policy_explicit = true;
+            return {};
+        },
+        "x2APIC Suppress EOI Broadcast: auto, quirked, respected or "
+        "not-advertised");
+    policy->set_default_value(qapi::QObject("auto"));
+    oc.add_property(std::move(policy));
     oc.add_property(qom::make_property(
         qom::prop("x-seoib-legacy", &KVMAccel::m_seoib_legacy)
             .default_value(false)
             .doc("Machine compat: seoib-policy=auto means quirked")));
+}
+
+KVMAccel::~KVMAccel()
+{
+    m_vcpus.clear();
+    m_vm.reset();
+}
+
+qapi::Result<void> KVMAccel::open_backend()
+{
+    if (m_kernel == "host" || m_kernel == "auto") {
+        auto host = open_host_system(device());
+        if (host) {
+            m_system = host.release_value();
+            m_on_host = true;
+        } else if (m_kernel == "host") {
+            qapi::Error e = host.release_error();
+            e.prepend("Could not access KVM kernel module: ");
+            return e;
+        } else {
+            // kernel=auto: the model stands in, and says so once.
+            fmt::print(stderr,
+                       "seoib-vm: {}: {}; using the kernel model (kernel=model)\n",
+                       device(), host.error().message());
+            m_system = open_model_system(KernelProfile::Model);
+        }
+    } else {
+        m_system = open_model_system(TRY(parse_kernel_profile(m_kernel)));
+    }
+    int version = TRY(m_system->api_version());
+    if (version != 12) {
+        return qapi::Error::format("kvm version {} is not supported", version);
+    }
+    m_x2apic_api_system = static_cast<uint64_t>(
+        TRY(m_system->check_extension(Cap::X2apicApi)));
+    m_vm = TRY(m_system->create_vm());
+    return {};
+}
+
+qapi::Result<void> KVMAccel::create_irqchip()
+{
+    switch (m_irqchip) {
+    case qapi::OnOffSplit::Off:
+        break;
+    case qapi::OnOffSplit::On: {
+        qapi::Result<void> r = m_vm->create_irqchip();
+        trace_kvm_create_irqchip(r.has_value() ? 0 : r.error().os_errno());
+        if (!r) {
+            return r.release_error().prepend("Could not create the in-kernel "
+                                             "irqchip: ");
+        }
+        break;
+    }
+    case qapi::OnOffSplit::Split: {
+        if (TRY(m_vm->check_extension(Cap::SplitIrqchip)) <= 0) {
+            return qapi::Error("Split IRQ chip mode not supported.");
+        }
+        // 24 reserved pins: GSIs 0-23 are the userspace IOAPIC's, and
+        // their level MSI routes decide which EOIs exit (kvm-facts §2.4).
+        qapi::Result<void> r =
+            m_vm->enable_cap(Cap::SplitIrqchip, { 24, 0, 0, 0 });
+        trace_kvm_enable_cap(static_cast<uint32_t>(Cap::SplitIrqchip), 24,
+                             r.has_value() ? 0 : -r.error().os_errno());
+        if (!r) {
+            return r.release_error().prepend(
+                "Could not enable split irqchip mode: ");
+        }
+        break;
+    }
+    }
+    // Asked after split is enabled: before, the VM fd masks ENABLE.
+    m_x2apic_api_vm =
+        static_cast<uint64_t>(TRY(m_vm->check_extension(Cap::X2apicApi)));
+    return {};
 }
 
 qapi::Result<void> KVMAccel::do_init_machine(hw::MachineState &machine)
@@ -71,6 +156,73 @@ qapi::Result<void> KVMAccel::do_init_machine(hw::MachineState &machine)
         machine.machine_class().default_kernel_irqchip_split
             ? qapi::OnOffSplit::Split
             : qapi::OnOffSplit::On);
+    TRY(open_backend());
+    TRY(create_irqchip());
+    return {};
+}
+
+qapi::Result<void> KVMAccel::setup_vcpus(const CpuSetup &setup)
+{
+    assert(initialized() && m_vcpus.empty());
+    SeoibPolicyInput in;
+    in.legacy_machine = m_seoib_legacy;
+    in.requested = m_seoib_policy;
+    in.explicit_request = m_seoib_policy_explicit;
+    in.irqchip = m_irqchip;
+    in.ioapic_version = setup.ioapic_version;
+    in.ioapic_version_source = setup.ioapic_version_source;
+    in.kernel_x2apic_api = m_x2apic_api_vm;
+    in.need_32bit_apic_ids = setup.apic_id_limit > 255;
+    SeoibPolicyDecision decision = TRY(seoib_policy_decide(in));
+    for (const std::string &w : decision.warnings) {
+        context().warn(w);
+    }
+
+    // The flags must be in place before KVM_SET_CPUID2: that is where KVM
+    // computes the LVR the guest will read (kvm-facts §2.1).
+    if (decision.flags) {
+        qapi::Result<void> r =
+            m_vm->enable_cap(Cap::X2apicApi, { decision.flags, 0, 0, 0 });
+        trace_kvm_enable_cap(static_cast<uint32_t>(Cap::X2apicApi),
+                             decision.flags,
+                             r.has_value() ? 0 : -r.error().os_errno());
+        if (!r) {
+            return r.release_error().prepend(fmt::format(
+                "Could not set the x2APIC API flags {}: ",
+                x2apic_api_flag_names(decision.flags)));
+        }
+    }
+    trace_kvm_seoib_policy(qapi::enum_name(m_seoib_policy).data(),
+                           qapi::enum_name(decision.effective).data(),
+                           decision.flags);
+    m_seoib = std::move(decision);
+
+    std::vector<CpuidEntry> cpuid = TRY(m_system->get_supported_cpuid());
+    for (CpuidEntry &e : cpuid) {
+        if (e.function == 1) {
+            e.ecx |= CPUID_EXT_X2APIC;
+        }
+    }
+    for (size_t index = 0; index < setup.apic_ids.size(); index++) {
+        const uint32_t apic_id = setup.apic_ids[index];
+        VcpuState state;
+        state.apic_id = apic_id;
+        state.vcpu = TRY(m_vm->create_vcpu(apic_id));
+        for (CpuidEntry &e : cpuid) {
+            // The initial APIC ID in CPUID.1:EBX[31:24] and leaf 0xB's
+            // x2APIC ID follow the vCPU, as QEMU's cpu_x86_cpuid() does.
+            if (e.function == 1) {
+                e.ebx = (e.ebx & 0x00ffffff) | (apic_id << 24);
+            } else if (e.function == 0xb || e.function == 0x1f) {
+                e.edx = apic_id;
+            }
+        }
+        TRY(state.vcpu->set_cpuid(cpuid));
+        LapicState lapic = TRY(state.vcpu->get_lapic());
+        state.lvr = lapic.reg(APIC_LVR);
+        trace_kvm_vcpu_lvr(static_cast<int>(index), state.lvr);
+        m_vcpus.push_back(std::move(state));
+    }
     return {};
 }
 

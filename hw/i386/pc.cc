@@ -82,17 +82,45 @@ qapi::Result<void> X86MachineState::resolve_ioapic_version()
     return {};
 }
 
+uint32_t x86_apic_id_from_cpu_index(const CpuTopology &topo, unsigned index)
+{
+    // QEMU's x86_apicid_from_cpu_idx(): each level gets the bits its count
+    // needs, so topologies that are not powers of two leave holes.
+    auto bits = [](unsigned count) -> unsigned {
+        return count <= 1 ? 0 : 32 - static_cast<unsigned>(__builtin_clz(count - 1));
+    };
+    const unsigned thread_bits = bits(topo.threads);
+    const unsigned core_bits = bits(topo.cores);
+    const unsigned die_bits = bits(topo.dies);
+    const unsigned thread = index % topo.threads;
+    const unsigned core = (index / topo.threads) % topo.cores;
+    const unsigned die = (index / (topo.threads * topo.cores)) % topo.dies;
+    const unsigned socket = index / (topo.threads * topo.cores * topo.dies);
+    return (socket << (die_bits + core_bits + thread_bits)) |
+           (die << (core_bits + thread_bits)) | (core << thread_bits) | thread;
+}
+
 qapi::Result<void> X86MachineState::init_cpus()
 {
     const unsigned max = machine_class().max_cpus;
-    if (smp().cpus > max) {
+    if (smp().max_cpus > max) {
         return qapi::Error::format(
             "Invalid SMP CPUs {}. The max CPUs supported by machine '{}' is {}",
-            smp().cpus, machine_class().machine_name, max);
+            smp().max_cpus, machine_class().machine_name, max);
     }
-    // vCPUs are created by the accelerator's step (the kvm accelerator
-    // issue); the machine only checks the topology here.
-    return {};
+    auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator());
+    if (!kvm) {
+        return {};
+    }
+    accel::kvm::KVMAccel::CpuSetup setup;
+    setup.ioapic_version = m_ioapic_plan->version;
+    setup.ioapic_version_source = m_ioapic_plan->source;
+    for (unsigned i = 0; i < smp().cpus; i++) {
+        setup.apic_ids.push_back(x86_apic_id_from_cpu_index(smp(), i));
+    }
+    setup.apic_id_limit =
+        x86_apic_id_from_cpu_index(smp(), smp().max_cpus - 1) + 1;
+    return kvm->setup_vcpus(setup);
 }
 
 qapi::Result<qom::Object *> X86MachineState::create_host_bridge()

@@ -62,10 +62,15 @@ public:
     int os_errno() const { return m_errno; }
 
     /// Add context in front of the message (QEMU's error_prepend()).
-    Error &prepend(std::string_view prefix)
+    Error &prepend(std::string_view prefix) &
     {
         m_message.insert(0, prefix);
         return *this;
+    }
+    Error &&prepend(std::string_view prefix) &&
+    {
+        m_message.insert(0, prefix);
+        return std::move(*this);
     }
 
     /// Explicit copy, for the rare place that must report an error and keep it.

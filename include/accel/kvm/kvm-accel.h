@@ -15,10 +15,14 @@
 #pragma once
 
 #include "accel/accel.h"
+#include "accel/kvm/kvm-backend.h"
+#include "accel/kvm/seoib-policy.h"
 #include "qapi/qapi-types.h"
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace accel::kvm {
 
@@ -42,6 +46,8 @@ public:
     /// Valid after init_machine().
     qapi::OnOffSplit irqchip() const { return m_irqchip; }
     qapi::SeoibPolicy seoib_policy() const { return m_seoib_policy; }
+    /// Whether anyone set seoib-policy (else it is the default, auto).
+    bool seoib_policy_explicit() const { return m_seoib_policy_explicit; }
     bool seoib_legacy() const { return m_seoib_legacy; }
     const std::string &kernel() const { return m_kernel; }
     std::string device() const
@@ -49,16 +55,68 @@ public:
         return m_device.empty() ? std::string("/dev/kvm") : m_device;
     }
 
+    // ---- after init_machine() -------------------------------------------
+
+    /// The backend in use: "host" or a model profile ("model-6.12").
+    std::string_view backend_name() const { return m_system->name(); }
+    bool on_host() const { return m_on_host; }
+    System &system() const { return *m_system; }
+    Vm &vm() const { return *m_vm; }
+    /// KVM_CHECK_EXTENSION(KVM_CAP_X2APIC_API) on the system fd and on the
+    /// VM fd after the irqchip was set up.
+    uint64_t kernel_x2apic_api_system() const { return m_x2apic_api_system; }
+    uint64_t kernel_x2apic_api() const { return m_x2apic_api_vm; }
+
+    /// What the machine knows before any vCPU exists.
+    struct CpuSetup {
+        /// The IOAPIC version the guest will see, resolved before realize.
+        uint8_t ioapic_version { 0x20 };
+        std::string ioapic_version_source;
+        /// One APIC ID per vCPU to create, in CPU index order.
+        std::vector<uint32_t> apic_ids;
+        /// The highest APIC ID any possible vCPU (up to maxcpus) gets, + 1.
+        uint32_t apic_id_limit { 1 };
+    };
+
+    /// QEMU's x86_cpus_init() on KVM: decides the SEOIB policy, sets the
+    /// x2APIC API flags, then creates the vCPUs and sets their CPUID (which
+    /// is when KVM computes the LVR), and reads each LVR back.
+    qapi::Result<void> setup_vcpus(const CpuSetup &setup);
+
+    const std::optional<SeoibPolicyDecision> &seoib() const { return m_seoib; }
+
+    struct VcpuState {
+        uint32_t apic_id { 0 };
+        uint32_t lvr { 0 };
+        std::unique_ptr<Vcpu> vcpu;
+    };
+    const std::vector<VcpuState> &vcpus() const { return m_vcpus; }
+
+    ~KVMAccel() override;
+
 protected:
     qapi::Result<void> do_init_machine(hw::MachineState &machine) override;
 
 private:
+    qapi::Result<void> open_backend();
+    qapi::Result<void> create_irqchip();
+
     std::optional<qapi::OnOffSplit> m_kernel_irqchip;
     qapi::OnOffSplit m_irqchip { qapi::OnOffSplit::On };
     std::string m_device;
     std::string m_kernel { "auto" };
     qapi::SeoibPolicy m_seoib_policy { qapi::SeoibPolicy::Auto };
+    bool m_seoib_policy_explicit { false };
     bool m_seoib_legacy { false };
+
+    std::unique_ptr<System> m_system;
+    std::unique_ptr<Vm> m_vm;
+    bool m_on_host { false };
+    uint64_t m_x2apic_api_system { 0 };
+    uint64_t m_x2apic_api_vm { 0 };
+    std::optional<SeoibPolicyDecision> m_seoib;
+    // Vcpus must go before the Vm that created them (kvm-backend.h).
+    std::vector<VcpuState> m_vcpus;
 };
 
 void kvm_accel_register_types(qom::TypeRegistry &registry);

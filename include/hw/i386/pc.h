@@ -36,6 +36,10 @@ inline constexpr std::string_view TYPE_Q35_HOST_DEVICE = "q35-pcihost";
 inline constexpr std::string_view TYPE_I440FX_PCI_HOST_BRIDGE =
     "i440FX-pcihost";
 
+/// The APIC ID of the CPU with index `index` (QEMU's
+/// x86_apicid_from_cpu_idx()).
+uint32_t x86_apic_id_from_cpu_index(const CpuTopology &topo, unsigned index);
+
 /// What step 2 decided about the IOAPIC.
 struct IOAPICPlan {
     /// ioapic (userspace) or kvm-ioapic (in-kernel).
