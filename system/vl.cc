@@ -155,6 +155,10 @@ parse_command_line(std::span<const std::string_view> args)
             cl.show_help = true;
         } else if (name == "trace") {
             QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "enable")));
+            if (opts.has_help()) {
+                cl.trace_help = true;
+                continue;
+            }
             static constexpr std::string_view keys[] = { "enable", "events" };
             TRY(at(where, qemu_opts_validate(opts, keys)));
             for (const QemuOpt &o : opts.opts) {
@@ -387,15 +391,13 @@ qapi::Result<void> create_devices(qom::Context &ctx, hw::MachineState &machine,
                                  "device type"));
         }
         qom::Ref<qom::Object> dev = TRY(at(where, ctx.new_object(driver)));
-        std::string id;
+        auto &device = qom::cast<qdev::DeviceState>(*dev);
+        std::string id = opts.get("id").value_or("");
+        device.set_id(id);
         for (const QemuOpt &o : opts.opts) {
-            if (o.name == "driver") {
-                continue;
+            if (o.name != "driver" && o.name != "id") {
+                TRY(at(where, dev->parse_property(o.name, o.value)));
             }
-            if (o.name == "id") {
-                id = o.value;
-            }
-            TRY(at(where, dev->parse_property(o.name, o.value)));
         }
         std::string_view container = id.empty() ? "peripheral-anon"
                                                  : "peripheral";
@@ -406,7 +408,7 @@ qapi::Result<void> create_devices(qom::Context &ctx, hw::MachineState &machine,
             parent = machine.child(container);
         }
         TRY(at(where, parent->add_child(id.empty() ? "device[*]" : id, dev)));
-        TRY(at(where, qom::cast<qdev::DeviceState>(*dev).realize()));
+        TRY(at(where, device.realize()));
     }
     return {};
 }

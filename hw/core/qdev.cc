@@ -56,8 +56,6 @@ void DeviceState::register_properties(qom::ObjectClass &oc)
         });
     realized->set_settable_after_realize(true);
     oc.add_property(std::move(realized));
-    oc.add_property(qom::make_property(
-        qom::prop("id", &DeviceState::m_id).doc("device identifier")));
 }
 
 void SysBusDevice::class_init(DeviceClass &dc)

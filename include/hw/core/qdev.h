@@ -51,8 +51,10 @@ public:
     /// Undoes realize (QEMU's qdev_unrealize).
     void unrealize();
 
-    /// The -device id, empty when anonymous.
+    /// The -device id, empty when anonymous (QEMU's dev->id: not a
+    /// property; it also names the device under /machine/peripheral).
     const std::string &id() const { return m_id; }
+    void set_id(std::string id) { m_id = std::move(id); }
 
     /// Refuses every write after realize, unless the property allows it:
     /// "Attempt to set property 'P' on device 'D' (type 'T') after it was

@@ -317,7 +317,7 @@ TEST_F(GlobalProps, SetAfterRealizeFailsForAnonymousDevice)
 TEST_F(GlobalProps, SetAfterRealizeFailsWithDeviceId)
 {
     auto dev = new_sub();
-    ASSERT_TRUE(dev->parse_property("id", "nic0").has_value());
+    dev->set_id("nic0");
     ASSERT_TRUE(dev->realize().has_value());
     auto qmp = dev->set_property("prop1", qapi::QObject(5));
     ASSERT_FALSE(qmp.has_value());

@@ -1,0 +1,248 @@
+/*
+ * seoib-vm's command line: exit status and stderr for good and bad
+ * arguments, checked against what QEMU 7.2 prints for the same input
+ * (qemu-facts §8, and docs/devel/qemu-measured.rst for the cases measured
+ * while building this).
+ */
+#include "cli-runner.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+/// A split-irqchip q35 on the kernel model: works without /dev/kvm.
+const std::vector<std::string> base = { "-nodefaults", "-display", "none",
+                                        "-M", "q35", "-accel",
+                                        "kvm,kernel=model,kernel-irqchip=split" };
+
+struct CliCase {
+    const char *name;
+    std::vector<std::string> args;
+    bool with_base;
+    int status;
+    /// A line stderr must contain ("" when stderr must be empty).
+    std::string err;
+    /// Text stdout must contain, if any.
+    std::string out;
+};
+
+const CliCase cli_cases[] = {
+    // -global ioapic.version (qemu-facts §8)
+    { "version_hex", { "-global", "ioapic.version=0x11" }, true, 0, "",
+      "version 0x11 (-global ioapic.version=0x11)" },
+    { "version_decimal", { "-global", "ioapic.version=17" }, true, 0, "",
+      "version 0x11" },
+    { "version_octal", { "-global", "ioapic.version=021" }, true, 0, "",
+      "version 0x11" },
+    { "version_upper_hex", { "-global", "ioapic.version=0X11" }, true, 0, "",
+      "version 0x11" },
+    { "version_plus", { "-global", "ioapic.version=+17" }, true, 0, "",
+      "version 0x11" },
+    { "version_0x99", { "-global", "ioapic.version=0x99" }, true, 1,
+      "seoib-vm: -global ioapic.version=0x99: IOAPIC only supports version "
+      "0x11 or 0x20 (default: 0x20).\n",
+      "" },
+    { "version_0", { "-global", "ioapic.version=0" }, true, 1,
+      "IOAPIC only supports version 0x11 or 0x20 (default: 0x20).", "" },
+    { "version_0x21", { "-global", "ioapic.version=0x21" }, true, 1,
+      "IOAPIC only supports version 0x11 or 0x20 (default: 0x20).", "" },
+    { "version_256", { "-global", "ioapic.version=256" }, true, 1,
+      "seoib-vm: can't apply global ioapic.version=256: Parameter 'version' "
+      "expects uint8_t\n",
+      "" },
+    { "version_minus_1", { "-global", "ioapic.version=-1" }, true, 1,
+      "can't apply global ioapic.version=-1: Parameter 'version' expects "
+      "uint8_t",
+      "" },
+    { "version_abc", { "-global", "ioapic.version=abc" }, true, 1,
+      "seoib-vm: can't apply global ioapic.version=abc: Parameter 'version' "
+      "expects uint64\n",
+      "" },
+    { "version_empty", { "-global", "ioapic.version=" }, true, 1,
+      "can't apply global ioapic.version=: Parameter 'version' expects uint64",
+      "" },
+    { "nonexistent_property", { "-global", "ioapic.nonexistent=1" }, true, 1,
+      "seoib-vm: can't apply global ioapic.nonexistent=1: Property "
+      "'ioapic.nonexistent' not found\n",
+      "" },
+    { "unknown_driver", { "-global", "nosuchdevice.x=1" }, true, 0,
+      "seoib-vm: warning: global nosuchdevice.x has invalid class name\n", "" },
+    { "last_wins", { "-global", "ioapic.version=0x99", "-global",
+                     "ioapic.version=0x11" },
+      true, 0, "", "version 0x11" },
+    { "bad_then_good_still_fails",
+      { "-global", "ioapic.version=abc", "-global", "ioapic.version=0x11" },
+      true, 1, "Parameter 'version' expects uint64", "" },
+    { "on_ioapic_common", { "-global", "ioapic-common.version=0x11" }, true,
+      0, "", "version 0x11" },
+    { "long_form", { "-global", "driver=ioapic,property=version,value=0x11" },
+      true, 0, "", "version 0x11" },
+    { "long_form_missing", { "-global", "driver=ioapic,property=version" },
+      true, 1,
+      "seoib-vm: -global driver=ioapic,property=version: options 'driver', "
+      "'property', and 'value' are required\n",
+      "" },
+    { "long_form_unknown_key",
+      { "-global", "driver=ioapic,property=version,value=1,bogus=1" }, true, 1,
+      "Invalid parameter 'bogus'", "" },
+    { "long_form_comma_escape",
+      { "-global", "driver=nosuch,property=p,value=a,,b" }, true, 0,
+      "global nosuch.p has invalid class name", "" },
+    { "global_no_equals", { "-global", "foo" }, true, 1,
+      "seoib-vm: -global foo: Invalid parameter 'foo'\n", "" },
+    { "accel_global_is_invalid_class", { "-global", "kvm-accel.seoib-policy=quirked" },
+      true, 0, "global kvm-accel.seoib-policy has invalid class name",
+      "auto requested" },
+    // options
+    { "invalid_option", { "-foo" }, false, 1, "seoib-vm: -foo: invalid option\n",
+      "" },
+    { "stray_argument", { "disk.img" }, false, 1,
+      "seoib-vm: disk.img: invalid option\n", "" },
+    { "missing_argument", { "-M" }, false, 1,
+      "seoib-vm: -M: requires an argument\n", "" },
+    { "missing_global_argument", { "-global" }, false, 1,
+      "seoib-vm: -global: requires an argument\n", "" },
+    { "unsupported_machine", { "-M", "nosuch" }, false, 1,
+      "seoib-vm: unsupported machine type\nUse -machine help to list "
+      "supported machines\n",
+      "" },
+    { "invalid_accel", { "-accel", "foo" }, false, 1,
+      "seoib-vm: -accel foo: invalid accelerator foo\n", "" },
+    { "accel_unknown_property", { "-accel", "kvm,kernel=model,foo=1" }, false,
+      1, "-accel kvm,kernel=model,foo=1: Property 'kvm-accel.foo' not found",
+      "" },
+    { "accel_bad_irqchip", { "-accel", "kvm,kernel=model,kernel-irqchip=bogus" },
+      false, 1,
+      "Parameter 'kernel-irqchip' does not accept value 'bogus'", "" },
+    { "machine_irqchip_is_case_sensitive",
+      { "-M", "q35,kernel-irqchip=SPLIT", "-accel", "kvm,kernel=model" }, false,
+      1,
+      "can't apply global kvm-accel.kernel-irqchip=SPLIT: Parameter "
+      "'kernel-irqchip' does not accept value 'SPLIT'",
+      "" },
+    { "machine_unknown_property", { "-M", "q35,foo=bar", "-accel", "kvm,kernel=model" },
+      false, 1, "seoib-vm: Property 'pc-q35-11.0-machine.foo' not found\n", "" },
+    { "bad_policy", { "-accel", "kvm,kernel=model,seoib-policy=on" }, false, 1,
+      "Parameter 'seoib-policy' does not accept value 'on'", "" },
+    { "bad_kernel", { "-accel", "kvm,kernel=model-9.9" }, false, 1,
+      "unknown kernel profile 'model-9.9'", "" },
+    { "display_gtk", { "-display", "gtk" }, false, 1,
+      "seoib-vm: Display 'gtk' is not available.\n", "" },
+    { "smp_not_a_number", { "-smp", "abc" }, true, 1,
+      "Parameter 'smp.cpus' expects integer", "" },
+    { "smp_zero", { "-smp", "0" }, true, 1,
+      "CPU topology parameters must be greater than zero", "" },
+    { "smp_maxcpus_below_cpus", { "-smp", "2,maxcpus=1" }, true, 1,
+      "maxcpus must be equal to or greater than smp", "" },
+    { "smp_too_many", { "-M", "pc", "-smp", "300", "-accel", "kvm,kernel=model" },
+      false, 1,
+      "Invalid SMP CPUs 300. The max CPUs supported by machine "
+      "'pc-i440fx-11.0' is 255",
+      "" },
+    { "smp_unknown_key", { "-smp", "4,bogus=1" }, true, 1,
+      "Invalid parameter 'bogus'", "" },
+    { "trace_unknown_event", { "-trace", "nosuch_event_xyz" }, true, 0,
+      "seoib-vm: -trace nosuch_event_xyz: warning: trace event "
+      "'nosuch_event_xyz' does not exist\n",
+      "" },
+    { "trace_bad_key", { "-trace", "foo=bar" }, true, 1,
+      "Invalid parameter 'foo'", "" },
+    { "device_unknown", { "-device", "nosuch" }, true, 1,
+      "'nosuch' is not a valid device model name", "" },
+    { "device_not_user_creatable", { "-device", "ioapic" }, true, 1,
+      "Parameter 'driver' expects a pluggable device type", "" },
+    { "deprecated_machine_warns",
+      { "-M", "pc-q35-8.0", "-accel", "kvm,kernel=model" }, false, 0,
+      "seoib-vm: warning: Machine type 'pc-q35-8.0' is deprecated: machines "
+      "more than 3 years old are subject to deletion after 6 years\n",
+      "" },
+    // good arguments and listings
+    { "machine_help", { "-machine", "help" }, false, 0, "",
+      "pc-q35-4.0           Standard PC (Q35 + ICH9, 2009) (deprecated)" },
+    { "machine_help_default", { "-M", "help" }, false, 0, "",
+      "pc-i440fx-11.0       Standard PC (i440FX + PIIX, 1996) (default)" },
+    { "machine_help_alias", { "-M", "?" }, false, 0, "",
+      "q35                  Standard PC (Q35 + ICH9, 2009) (alias of pc-q35-11.0)" },
+    { "machine_type_help", { "-M", "q35,help" }, false, 0, "",
+      "pc-q35-11.0-machine options:" },
+    { "accel_help", { "-accel", "help" }, false, 0, "",
+      "Accelerators supported in seoib-vm binary:\nkvm\n" },
+    { "accel_kvm_help", { "-accel", "kvm,help" }, false, 0, "",
+      "  seoib-policy=<SeoibPolicy> - x2APIC Suppress EOI Broadcast" },
+    { "device_help", { "-device", "ioapic,help" }, false, 0, "",
+      "ioapic options:\n  version=<uint8>        - IOAPIC version: 0x11 (no EOI "
+      "register) or 0x20 (default: 32)\n" },
+    { "kvm_ioapic_help", { "-device", "kvm-ioapic,help" }, false, 0, "",
+      "gsi_base=<uint32>" },
+    { "device_help_unknown", { "-device", "nosuch,help" }, false, 1,
+      "seoib-vm: -device nosuch,help: Device 'nosuch' not found\n", "" },
+    { "trace_help", { "-trace", "help" }, false, 0, "", "kvm_seoib_policy\n" },
+    { "version", { "-version" }, false, 0, "", "seoib-vm version " },
+    { "help", { "-h" }, false, 0, "", "usage: seoib-vm [options]" },
+    { "double_dash", { "--version" }, false, 0, "", "seoib-vm version " },
+    { "stopped", { "-S" }, true, 0, "", "built; stopped (-S)" },
+    { "enable_kvm", { "-enable-kvm", "-M", "pc-q35-4.0", "-accel", "kvm,kernel=model" },
+      false, 0, "Machine type 'pc-q35-4.0' is deprecated",
+      "irqchip:          split (machine default)" },
+    { "accel_irqchip_beats_machine",
+      { "-M", "q35,kernel-irqchip=on", "-accel",
+        "kvm,kernel=model,kernel-irqchip=split" },
+      false, 0, "", "irqchip:          split\n" },
+};
+
+void PrintTo(const CliCase &c, std::ostream *os)
+{
+    *os << c.name;
+}
+
+class SeoibVmCli : public ::testing::TestWithParam<CliCase> { };
+
+TEST_P(SeoibVmCli, StatusAndMessagesAsQemu)
+{
+    const CliCase &c = GetParam();
+    std::vector<std::string> args;
+    if (c.with_base) {
+        args = base;
+    }
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    cli_test::Run run = cli_test::run_seoib_vm(args);
+    EXPECT_EQ(run.status, c.status) << run.err;
+    if (c.err.empty()) {
+        EXPECT_EQ(run.err, "");
+    } else {
+        EXPECT_NE(run.err.find(c.err), std::string::npos) << run.err;
+        // One message, said once.
+        EXPECT_EQ(cli_test::count(run.err, c.err), 1U) << run.err;
+    }
+    if (!c.out.empty()) {
+        EXPECT_NE(run.out.find(c.out), std::string::npos) << run.out;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, SeoibVmCli, ::testing::ValuesIn(cli_cases),
+                         [](const auto &info) { return info.param.name; });
+
+TEST(SeoibVmCli, ErrorIsOneLineExceptQemusTwoLineMachineHint)
+{
+    cli_test::Run run = cli_test::run_seoib_vm({ "-foo", "-bar" });
+    EXPECT_EQ(run.status, 1);
+    EXPECT_EQ(cli_test::count(run.err, "\n"), 1U);
+}
+
+TEST(SeoibVmCli, TracePatternPrintsMatchingEventsInQemusLogFormat)
+{
+    std::vector<std::string> args = base;
+    args.insert(args.end(), { "-trace", "kvm_seoib_*" });
+    cli_test::Run run = cli_test::run_seoib_vm(args);
+    ASSERT_EQ(run.status, 0) << run.err;
+    EXPECT_NE(run.err.find(":kvm_seoib_policy seoib-policy auto, effective "
+                           "respected, x2APIC API flags 0x4"),
+              std::string::npos)
+        << run.err;
+    EXPECT_EQ(run.err.find("kvm_vcpu_lvr"), std::string::npos);
+}
+
+} // namespace
