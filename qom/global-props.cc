@@ -4,14 +4,68 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cassert>
 
 namespace qom {
 
-std::string global_error_prefix(const GlobalProperty &g)
+std::string global_error_prefix(std::string_view driver,
+                                std::string_view property,
+                                std::string_view value)
 {
-    return fmt::format("can't apply global {}.{}={}: ", g.driver, g.property,
-                       g.value);
+    return fmt::format("can't apply global {}.{}={}: ", driver, property,
+                       value);
+}
+
+CompatList::CompatList(const TypeRegistry &registry,
+                       std::span<const CompatProperty> props,
+                       std::span<const std::string> origins)
+    : m_props(props.begin(), props.end())
+    , m_origins(origins.begin(), origins.end())
+{
+    assert(m_origins.size() == m_props.size() || m_origins.size() == 1);
+    build_index(registry);
+}
+
+CompatList::CompatList(const TypeRegistry &registry,
+                       std::span<const CompatProperty> props,
+                       std::span<const std::string_view> origins)
+    : m_props(props.begin(), props.end())
+{
+    for (std::string_view o : origins) {
+        m_origins.emplace_back(o);
+    }
+    assert(m_origins.size() == m_props.size() || m_origins.size() == 1);
+    build_index(registry);
+}
+
+void CompatList::build_index(const TypeRegistry &registry)
+{
+    // A driver nobody registered never matches, as in QEMU: such entries
+    // stay in the list (compat testing reports them) but not in the index.
+    for (uint32_t i = 0; i < m_props.size(); i++) {
+        const ObjectClass *klass = registry.find_class(m_props[i].driver);
+        if (!klass) {
+            continue;
+        }
+        auto it = std::find_if(m_by_driver.begin(), m_by_driver.end(),
+                               [&](const auto &e) { return e.first == klass; });
+        if (it == m_by_driver.end()) {
+            m_by_driver.push_back({ klass, {} });
+            it = m_by_driver.end() - 1;
+        }
+        it->second.push_back(i);
+    }
+}
+
+std::span<const uint32_t> CompatList::entries_for(const ObjectClass &type) const
+{
+    for (const auto &[klass, entries] : m_by_driver) {
+        if (klass == &type) {
+            return entries;
+        }
+    }
+    return {};
 }
 
 std::string ValueSource::describe() const
@@ -50,25 +104,23 @@ GlobalProperty GlobalProperties::make_entry(std::string_view driver,
 void GlobalProperties::set_accel_compat(std::span<const CompatProperty> props,
                                         std::string_view origin)
 {
-    assert(m_accel.empty() && "accelerator compat is set at most once");
-    for (const CompatProperty &p : props) {
-        m_accel.push_back(
-            make_entry(p.driver, p.property, p.value, p.optional, origin));
-    }
+    assert(!m_accel && "accelerator compat is set at most once");
+    const std::string_view origins[] = { origin };
+    m_accel = std::make_shared<CompatList>(m_registry, props,
+                                           std::span<const std::string_view>(origins));
+}
+
+void GlobalProperties::set_machine_compat(std::shared_ptr<const CompatList> list)
+{
+    assert(!m_machine && "machine compat is set at most once");
+    m_machine = std::move(list);
 }
 
 void GlobalProperties::set_machine_compat(
     std::span<const CompatProperty> props,
     std::span<const std::string_view> origins)
 {
-    assert(m_machine.empty() && "machine compat is set at most once");
-    assert(origins.size() == props.size() || origins.size() == 1);
-    for (size_t i = 0; i < props.size(); i++) {
-        const CompatProperty &p = props[i];
-        std::string_view origin = origins.size() == 1 ? origins[0] : origins[i];
-        m_machine.push_back(
-            make_entry(p.driver, p.property, p.value, p.optional, origin));
-    }
+    set_machine_compat(std::make_shared<CompatList>(m_registry, props, origins));
 }
 
 void GlobalProperties::register_sugar(std::string_view driver,
@@ -87,34 +139,38 @@ void GlobalProperties::register_user(std::string_view driver,
     m_user.push_back(make_entry(driver, property, value, false, origin));
 }
 
-std::span<const GlobalProperty> GlobalProperties::slot(GlobalSlot s) const
-{
-    switch (s) {
-    case GlobalSlot::AccelCompat:
-        return m_accel;
-    case GlobalSlot::MachineCompat:
-        return m_machine;
-    case GlobalSlot::Sugar:
-        return m_sugar;
-    case GlobalSlot::User:
-        return m_user;
-    }
-    return {};
-}
-
 std::vector<GlobalProperties::Match>
 GlobalProperties::matching_entries(const ObjectClass &klass, bool include_user)
 {
     std::vector<Match> out;
+    auto from_list = [&](GlobalSlot slot, const CompatList *list) {
+        if (!list) {
+            return;
+        }
+        // Entries naming this type, an ancestor or an interface, back in
+        // table order: registration order beats specificity.
+        std::vector<uint32_t> hits;
+        for (const TypeImpl *t : klass.type().lineage) {
+            std::span<const uint32_t> e = list->entries_for(*t->klass);
+            hits.insert(hits.end(), e.begin(), e.end());
+        }
+        std::sort(hits.begin(), hits.end());
+        for (uint32_t i : hits) {
+            const CompatProperty &p = list->props()[i];
+            out.push_back({ slot, p.driver, p.property, p.value, p.optional,
+                            list->origin(i), nullptr });
+        }
+    };
     auto scan = [&](GlobalSlot slot, std::vector<GlobalProperty> &list) {
         for (GlobalProperty &g : list) {
             if (g.driver_class && klass.is_a(*g.driver_class)) {
-                out.push_back({ slot, &g });
+                out.push_back({ slot, g.driver, g.property, g.value, g.optional,
+                                g.origin, &g });
             }
         }
     };
-    scan(GlobalSlot::AccelCompat, m_accel);
-    scan(GlobalSlot::MachineCompat, m_machine);
+    from_list(GlobalSlot::AccelCompat, m_accel.get());
+    from_list(GlobalSlot::MachineCompat, m_machine.get());
     scan(GlobalSlot::Sugar, m_sugar);
     if (include_user) {
         scan(GlobalSlot::User, m_user);
@@ -126,17 +182,18 @@ qapi::Result<void> GlobalProperties::apply_matches(Object &obj,
                                                    std::span<const Match> matches)
 {
     for (const Match &m : matches) {
-        GlobalProperty &g = *m.entry;
-        const ObjectProperty *prop = obj.find_property(g.property);
-        if (!prop && g.optional) {
+        const ObjectProperty *prop = obj.find_property(m.property);
+        if (!prop && m.optional) {
             continue;
         }
         // QEMU marks a global used before trying to parse it.
-        g.used = true;
-        qapi::Result<void> r = obj.parse_property(g.property, g.value);
+        if (m.entry) {
+            m.entry->used = true;
+        }
+        qapi::Result<void> r = obj.parse_property(m.property, m.value);
         if (!r) {
             qapi::Error e = r.release_error();
-            e.prepend(global_error_prefix(g));
+            e.prepend(global_error_prefix(m.driver, m.property, m.value));
             return e;
         }
     }
@@ -200,18 +257,17 @@ GlobalProperties::resolve(const ObjectClass &klass, std::string_view property,
     // so a value that creation would reject is rejected here with the same
     // text, and the last entry wins.
     for (const Match &m : matching_entries(klass, include_user)) {
-        const GlobalProperty &g = *m.entry;
-        if (g.property != property) {
+        if (m.property != property) {
             continue;
         }
-        qapi::Result<qapi::QObject> v = prop->decode(g.value);
+        qapi::Result<qapi::QObject> v = prop->decode(m.value);
         if (!v) {
             qapi::Error e = v.release_error();
-            e.prepend(global_error_prefix(g));
+            e.prepend(global_error_prefix(m.driver, m.property, m.value));
             return e;
         }
         r.value = v.release_value();
-        r.source = ValueSource { source_kind(m.slot), g.origin };
+        r.source = ValueSource { source_kind(m.slot), std::string(m.origin) };
     }
     return r;
 }

@@ -5,6 +5,20 @@
 
 namespace hw {
 
+std::shared_ptr<const qom::CompatList>
+MachineClass::compat_list(const qom::TypeRegistry &registry) const
+{
+    std::call_once(m_compat_list_once, [&] {
+        std::vector<std::string> origins = compat_origins;
+        if (origins.size() != compat_props.size()) {
+            origins.assign(1, machine_name);
+        }
+        m_compat_list = std::make_shared<qom::CompatList>(
+            registry, compat_props, std::span<const std::string>(origins));
+    });
+    return m_compat_list;
+}
+
 void MachineState::register_properties(qom::ObjectClass &)
 {
     // Machine options that are not sugar for other objects are added here
@@ -52,12 +66,7 @@ const MachineClass *find_default_machine(const qom::TypeRegistry &registry)
 qapi::Result<qom::Ref<MachineState>>
 create_machine(qom::Context &ctx, const MachineClass &mc)
 {
-    std::vector<std::string_view> origins(mc.compat_origins.begin(),
-                                          mc.compat_origins.end());
-    if (origins.size() != mc.compat_props.size()) {
-        origins.assign(mc.compat_props.size(), mc.machine_name);
-    }
-    ctx.globals().set_machine_compat(mc.compat_props, origins);
+    ctx.globals().set_machine_compat(mc.compat_list(ctx.types()));
 
     qom::Ref<MachineState> machine =
         TRY(ctx.new_object<MachineState>(mc.name()));

@@ -24,6 +24,7 @@
 #include "qom/property.h"
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,7 +37,41 @@ class TypeRegistry;
 
 enum class GlobalSlot { AccelCompat, MachineCompat, Sugar, User };
 
-/// QEMU's GlobalProperty, plus where it came from.
+/// A compat table bound to a type registry: its entries, the table each
+/// came from, and an index from driver type to entries, so that matching a
+/// new object costs a lookup per type in its lineage rather than a scan of
+/// the table.  Immutable; a machine class builds its own once and every
+/// Context of that machine shares it.
+class CompatList {
+public:
+    /// `origins` names each entry's table (parallel to `props`), or holds
+    /// one name for all of them.
+    CompatList(const TypeRegistry &registry,
+               std::span<const CompatProperty> props,
+               std::span<const std::string> origins);
+    CompatList(const TypeRegistry &registry,
+               std::span<const CompatProperty> props,
+               std::span<const std::string_view> origins);
+
+    std::span<const CompatProperty> props() const { return m_props; }
+    std::string_view origin(size_t index) const
+    {
+        return m_origins.size() == 1 ? m_origins[0] : m_origins[index];
+    }
+    /// Indices of the entries whose driver is exactly `type`, in order.
+    std::span<const uint32_t> entries_for(const ObjectClass &type) const;
+
+private:
+    void build_index(const TypeRegistry &registry);
+
+    std::vector<CompatProperty> m_props;
+    std::vector<std::string> m_origins;
+    std::vector<std::pair<const ObjectClass *, std::vector<uint32_t>>>
+        m_by_driver;
+};
+
+/// QEMU's GlobalProperty, plus where it came from: the sugar and user
+/// lists, which own their strings.
 struct GlobalProperty {
     std::string driver;
     std::string property;
@@ -77,8 +112,10 @@ public:
     /// Slot 0.  `origin` names the table ("kvm-accel compat").
     void set_accel_compat(std::span<const CompatProperty> props,
                           std::string_view origin);
-    /// Slot 1: the machine's compat list, each entry with the table it came
-    /// from (parallel to `props`), or `origin` for all.
+    /// Slot 1: the machine's compat list.
+    void set_machine_compat(std::shared_ptr<const CompatList> list);
+    /// Slot 1 from a table, each entry with the table it came from
+    /// (parallel to `props`), or one name for all.
     void set_machine_compat(std::span<const CompatProperty> props,
                             std::span<const std::string_view> origins);
     /// Slot 2 (QEMU's object_register_sugar_prop).
@@ -94,6 +131,12 @@ public:
     /// walk.
     struct Match {
         GlobalSlot slot;
+        std::string_view driver;
+        std::string_view property;
+        std::string_view value;
+        bool optional;
+        std::string_view origin;
+        /// The sugar or user entry, whose `used` flag creation sets.
         GlobalProperty *entry;
     };
     std::vector<Match> matching_entries(const ObjectClass &klass,
@@ -124,7 +167,6 @@ public:
     }
 
     std::span<const GlobalProperty> user_globals() const { return m_user; }
-    std::span<const GlobalProperty> slot(GlobalSlot s) const;
 
 private:
     GlobalProperty make_entry(std::string_view driver,
@@ -135,13 +177,15 @@ private:
                                      std::span<const Match> matches);
 
     const TypeRegistry &m_registry;
-    std::vector<GlobalProperty> m_accel;
-    std::vector<GlobalProperty> m_machine;
+    std::shared_ptr<const CompatList> m_accel;
+    std::shared_ptr<const CompatList> m_machine;
     std::vector<GlobalProperty> m_sugar;
     std::vector<GlobalProperty> m_user;
 };
 
 /// "can't apply global D.P=V: " (QEMU's prefix for a failing global).
-std::string global_error_prefix(const GlobalProperty &g);
+std::string global_error_prefix(std::string_view driver,
+                                std::string_view property,
+                                std::string_view value);
 
 } // namespace qom

@@ -11,8 +11,11 @@
 
 #include "hw/core/qdev.h"
 #include "qom/compat-property.h"
+#include "qom/global-props.h"
 #include "qom/object.h"
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +52,15 @@ public:
     std::vector<qom::CompatProperty> compat_props;
     /// The table each compat entry came from, parallel to compat_props.
     std::vector<std::string> compat_origins;
+
+    /// compat_props bound to `registry` (the registry this class belongs
+    /// to), built on first use and shared by every machine of this class.
+    std::shared_ptr<const qom::CompatList>
+    compat_list(const qom::TypeRegistry &registry) const;
+
+private:
+    mutable std::once_flag m_compat_list_once;
+    mutable std::shared_ptr<const qom::CompatList> m_compat_list;
 };
 
 class MachineState : public qom::Object {
