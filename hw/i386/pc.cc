@@ -137,6 +137,11 @@ qapi::Result<void> X86MachineState::ioapic_init_gsi(qom::Object &parent)
     const IOAPICPlan &plan = *m_ioapic_plan;
     qom::Ref<intc::IOAPICCommonState> ioapic =
         TRY(context().new_object<intc::IOAPICCommonState>(plan.type));
+    auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator());
+    auto *userspace = qom::dyn_cast<intc::IOAPICState>(ioapic.get());
+    if (kvm && userspace && m_irqchip == IrqchipMode::Split) {
+        userspace->connect_kvm_split_irqchip(kvm->vm());
+    }
     TRY(parent.add_child("ioapic", ioapic));
     qapi::Result<void> realized = ioapic->realize();
     if (!realized) {

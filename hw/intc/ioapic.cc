@@ -1,6 +1,7 @@
 #include "hw/intc/ioapic.h"
 
 #include "hw/intc/ioapic-core.h"
+#include "hw/intc/ioapic-kvm-output.h"
 #include "qom/type-registry.h"
 
 #include <chrono>
@@ -75,6 +76,12 @@ void IOAPICState::register_properties(qom::ObjectClass &oc)
 void IOAPICState::set_output(IOAPICOutput &output)
 {
     m_output = &output;
+}
+
+void IOAPICState::connect_kvm_split_irqchip(accel::kvm::Vm &vm)
+{
+    m_kvm_output = std::make_unique<KVMSplitIOAPICOutput>(vm);
+    m_output = m_kvm_output.get();
 }
 
 void IOAPICState::set_timer_host(TimerHost &timer)

@@ -22,6 +22,10 @@
 #include <memory>
 #include <optional>
 
+namespace accel::kvm {
+class Vm;
+}
+
 namespace hw::intc {
 
 class IOAPICCore;
@@ -71,6 +75,11 @@ public:
     /// Where messages go (KVM routes in split mode).  Until one is set they
     /// are dropped.  The output must outlive the device.
     void set_output(IOAPICOutput &output);
+    /// Split irqchip: the IOAPIC's output becomes KVM MSI routes on GSIs
+    /// 0-23, kept in step with the redirection table.  Before realize; `vm`
+    /// must outlive the device.
+    void connect_kvm_split_irqchip(accel::kvm::Vm &vm);
+
     /// The clock for the storm throttle (default: the host's monotonic
     /// clock, polled by run_timers()).
     void set_timer_host(TimerHost &timer);
@@ -100,6 +109,7 @@ private:
 
     uint8_t m_version {}; // property "version", default 0x20
     std::unique_ptr<DefaultOutput> m_default_output;
+    std::unique_ptr<IOAPICOutput> m_kvm_output;
     std::unique_ptr<MonotonicTimer> m_default_timer;
     IOAPICOutput *m_output;
     TimerHost *m_timer;
