@@ -68,6 +68,25 @@ void KVMAccel::register_properties(qom::ObjectClass &oc)
         "not-advertised");
     policy->set_default_value(qapi::QObject("auto"));
     oc.add_property(std::move(policy));
+    // Read-only results of the policy decision (machine init, cpus step).
+    oc.add_property(std::make_unique<
+                    qom::AccessorProperty<KVMAccel, qapi::SeoibPolicy>>(
+        "seoib-effective-policy",
+        [](const KVMAccel &s) {
+            return s.m_seoib ? s.m_seoib->effective : qapi::SeoibPolicy::Auto;
+        },
+        nullptr,
+        "The SEOIB policy in force (auto until the vCPUs are created)"));
+    oc.add_property(std::make_unique<qom::AccessorProperty<KVMAccel, uint64_t>>(
+        "x2apic-api-flags",
+        [](const KVMAccel &s) -> uint64_t {
+            return s.m_seoib ? s.m_seoib->flags : 0;
+        },
+        nullptr, "The KVM_CAP_X2APIC_API flags seoib enabled"));
+    oc.add_property(std::make_unique<qom::AccessorProperty<KVMAccel, uint64_t>>(
+        "kernel-x2apic-api",
+        [](const KVMAccel &s) { return s.m_x2apic_api_vm; }, nullptr,
+        "KVM_CHECK_EXTENSION(KVM_CAP_X2APIC_API) on the VM fd"));
     oc.add_property(qom::make_property(
         qom::prop("x-seoib-legacy", &KVMAccel::m_seoib_legacy)
             .default_value(false)
