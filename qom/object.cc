@@ -393,8 +393,10 @@ qapi::Error property_not_found(const Object &obj, std::string_view name)
 }
 } // namespace
 
-qapi::Result<void> Object::parse_property(std::string_view name,
-                                          std::string_view value)
+/// The property a write may go to: it exists, it is writable, and the
+/// object allows writes now (the one gate, check_property_set).
+qapi::Result<const ObjectProperty *>
+Object::writable_property(std::string_view name) const
 {
     const ObjectProperty *p = find_property(name);
     if (!p) {
@@ -405,6 +407,13 @@ qapi::Result<void> Object::parse_property(std::string_view name,
                                    qom_type(), name);
     }
     TRY(check_property_set(*p));
+    return p;
+}
+
+qapi::Result<void> Object::parse_property(std::string_view name,
+                                          std::string_view value)
+{
+    const ObjectProperty *p = TRY(writable_property(name));
     return p->parse(*this, value);
 }
 
@@ -420,15 +429,7 @@ qapi::Result<std::string> Object::print_property(std::string_view name) const
 qapi::Result<void> Object::set_property(std::string_view name,
                                         const qapi::QObject &value)
 {
-    const ObjectProperty *p = find_property(name);
-    if (!p) {
-        return property_not_found(*this, name);
-    }
-    if (!p->writable()) {
-        return qapi::Error::format("Property '{}.{}' is not writable",
-                                   qom_type(), name);
-    }
-    TRY(check_property_set(*p));
+    const ObjectProperty *p = TRY(writable_property(name));
     return p->set(*this, value);
 }
 

@@ -255,6 +255,9 @@ protected:
     Object();
 
 private:
+    qapi::Result<const ObjectProperty *>
+    writable_property(std::string_view name) const;
+
     friend class Context;
     friend class TypeRegistry;
     friend class ChildProperty;

@@ -54,49 +54,33 @@ std::optional<int64_t> parse_i64(std::string_view s);
 qapi::Error expects(std::string_view name, std::string_view what);
 qapi::Error invalid_type(std::string_view name, std::string_view expected);
 
+/// An integer type's names: QAPI's ("uint8") for introspection, and the C
+/// type QEMU's visitors put in range errors ("uint8_t").
+struct IntNames {
+    std::string_view qapi;
+    std::string_view c;
+};
+
 template <typename T>
-constexpr std::string_view int_qapi_name()
+constexpr IntNames int_names()
 {
     if constexpr (std::is_same_v<T, uint8_t>) {
-        return "uint8";
+        return { "uint8", "uint8_t" };
     } else if constexpr (std::is_same_v<T, uint16_t>) {
-        return "uint16";
+        return { "uint16", "uint16_t" };
     } else if constexpr (std::is_same_v<T, uint32_t>) {
-        return "uint32";
+        return { "uint32", "uint32_t" };
     } else if constexpr (std::is_same_v<T, uint64_t>) {
-        return "uint64";
+        return { "uint64", "uint64_t" };
     } else if constexpr (std::is_same_v<T, int8_t>) {
-        return "int8";
+        return { "int8", "int8_t" };
     } else if constexpr (std::is_same_v<T, int16_t>) {
-        return "int16";
+        return { "int16", "int16_t" };
     } else if constexpr (std::is_same_v<T, int32_t>) {
-        return "int32";
+        return { "int32", "int32_t" };
     } else {
         static_assert(std::is_same_v<T, int64_t>);
-        return "int";
-    }
-}
-
-/// The C type name QEMU's visitors put in range errors ("uint8_t").
-template <typename T>
-constexpr std::string_view int_c_name()
-{
-    if constexpr (std::is_same_v<T, uint8_t>) {
-        return "uint8_t";
-    } else if constexpr (std::is_same_v<T, uint16_t>) {
-        return "uint16_t";
-    } else if constexpr (std::is_same_v<T, uint32_t>) {
-        return "uint32_t";
-    } else if constexpr (std::is_same_v<T, uint64_t>) {
-        return "uint64_t";
-    } else if constexpr (std::is_same_v<T, int8_t>) {
-        return "int8_t";
-    } else if constexpr (std::is_same_v<T, int16_t>) {
-        return "int16_t";
-    } else if constexpr (std::is_same_v<T, int32_t>) {
-        return "int32_t";
-    } else {
-        return "int64_t";
+        return { "int", "int64_t" };
     }
 }
 } // namespace detail
@@ -116,7 +100,7 @@ template <typename T>
     requires(std::is_integral_v<T> && !std::is_same_v<T, bool> &&
              sizeof(T) <= 8)
 struct PropertyCodec<T> {
-    static std::string_view type_name() { return detail::int_qapi_name<T>(); }
+    static std::string_view type_name() { return detail::int_names<T>().qapi; }
 
     /// QEMU's string input visitor: parse as 64-bit ("expects uint64" /
     /// "expects int64" when that fails), then range-check the width
@@ -129,7 +113,7 @@ struct PropertyCodec<T> {
                 return detail::expects(name, "uint64");
             }
             if (*v > std::numeric_limits<T>::max()) {
-                return detail::expects(name, detail::int_c_name<T>());
+                return detail::expects(name, detail::int_names<T>().c);
             }
             return static_cast<T>(*v);
         } else {
@@ -139,7 +123,7 @@ struct PropertyCodec<T> {
             }
             if (*v < std::numeric_limits<T>::min() ||
                 *v > std::numeric_limits<T>::max()) {
-                return detail::expects(name, detail::int_c_name<T>());
+                return detail::expects(name, detail::int_names<T>().c);
             }
             return static_cast<T>(*v);
         }
@@ -163,14 +147,14 @@ struct PropertyCodec<T> {
         if constexpr (std::is_unsigned_v<T>) {
             std::optional<uint64_t> v = q.as_uint();
             if (!v || *v > std::numeric_limits<T>::max()) {
-                return detail::expects(name, detail::int_c_name<T>());
+                return detail::expects(name, detail::int_names<T>().c);
             }
             return static_cast<T>(*v);
         } else {
             std::optional<int64_t> v = q.as_int();
             if (!v || *v < std::numeric_limits<T>::min() ||
                 *v > std::numeric_limits<T>::max()) {
-                return detail::expects(name, detail::int_c_name<T>());
+                return detail::expects(name, detail::int_names<T>().c);
             }
             return static_cast<T>(*v);
         }
@@ -278,16 +262,52 @@ private:
     bool m_settable_after_realize { false };
 };
 
-/// A property with a C++ value type, for typed access.
-template <typename T>
+/// A property with a C++ value type.  The string and QObject forms go
+/// through PropertyCodec<T>; subclasses only say where the value lives.
+template <PropertyValue T>
 class TypedProperty : public ObjectProperty {
 public:
-    using ObjectProperty::ObjectProperty;
+    using Codec = PropertyCodec<T>;
+
+    explicit TypedProperty(std::string name)
+        : ObjectProperty(std::move(name), std::string(Codec::type_name()))
+    {
+    }
 
     virtual qapi::Result<T> get_value(const Object &obj) const = 0;
     virtual qapi::Result<void> set_value(Object &obj, T value) const = 0;
-    /// The string form to a T, exactly as parse() does it.
-    virtual qapi::Result<T> parse_value(std::string_view s) const = 0;
+
+    /// The string form to a T: what parse() stores and decode() reports.
+    qapi::Result<T> parse_value(std::string_view s) const
+    {
+        return Codec::parse(this->name(), s);
+    }
+
+    qapi::Result<qapi::QObject> get(const Object &obj) const override
+    {
+        T v = TRY(get_value(obj));
+        return Codec::to_qobject(v);
+    }
+    qapi::Result<void> set(Object &obj, const qapi::QObject &v) const override
+    {
+        T value = TRY(Codec::from_qobject(this->name(), v));
+        return set_value(obj, std::move(value));
+    }
+    qapi::Result<void> parse(Object &obj, std::string_view s) const override
+    {
+        T value = TRY(parse_value(s));
+        return set_value(obj, std::move(value));
+    }
+    qapi::Result<std::string> print(const Object &obj) const override
+    {
+        T v = TRY(get_value(obj));
+        return Codec::format(v);
+    }
+    qapi::Result<qapi::QObject> decode(std::string_view s) const override
+    {
+        T value = TRY(parse_value(s));
+        return Codec::to_qobject(value);
+    }
 };
 
 /// A property bound to a data member: `prop("version", &IOAPICCommonState::m_version)`.
@@ -298,7 +318,7 @@ public:
     using Codec = PropertyCodec<T>;
 
     FieldProperty(std::string name, T O::*field)
-        : TypedProperty<T>(std::move(name), std::string(Codec::type_name()))
+        : TypedProperty<T>(std::move(name))
         , m_field(field)
     {
     }
@@ -330,34 +350,6 @@ public:
         static_cast<O &>(obj).*m_field = std::move(value);
         return {};
     }
-    qapi::Result<T> parse_value(std::string_view s) const override
-    {
-        return Codec::parse(this->name(), s);
-    }
-
-    qapi::Result<qapi::QObject> get(const Object &obj) const override
-    {
-        return Codec::to_qobject(static_cast<const O &>(obj).*m_field);
-    }
-    qapi::Result<void> set(Object &obj, const qapi::QObject &v) const override
-    {
-        T value = TRY(Codec::from_qobject(this->name(), v));
-        return set_value(obj, std::move(value));
-    }
-    qapi::Result<void> parse(Object &obj, std::string_view s) const override
-    {
-        T value = TRY(parse_value(s));
-        return set_value(obj, std::move(value));
-    }
-    qapi::Result<std::string> print(const Object &obj) const override
-    {
-        return Codec::format(static_cast<const O &>(obj).*m_field);
-    }
-    qapi::Result<qapi::QObject> decode(std::string_view s) const override
-    {
-        T value = TRY(parse_value(s));
-        return Codec::to_qobject(value);
-    }
 
 private:
     T O::*m_field;
@@ -379,18 +371,18 @@ std::unique_ptr<ObjectProperty> make_property(P &&p)
 }
 
 /// A property implemented by getter/setter functions on the object type
-/// (QEMU's object_class_property_add with accessors).
+/// (QEMU's object_class_property_add with accessors).  A missing setter
+/// makes it read-only.
 template <typename O, PropertyValue T>
     requires std::derived_from<O, Object>
 class AccessorProperty final : public TypedProperty<T> {
 public:
-    using Codec = PropertyCodec<T>;
     using Getter = std::function<T(const O &)>;
     using Setter = std::function<qapi::Result<void>(O &, T)>;
 
     AccessorProperty(std::string name, Getter getter, Setter setter,
                      std::string description = {})
-        : TypedProperty<T>(std::move(name), std::string(Codec::type_name()))
+        : TypedProperty<T>(std::move(name))
         , m_getter(std::move(getter))
         , m_setter(std::move(setter))
     {
@@ -403,8 +395,8 @@ public:
     qapi::Result<T> get_value(const Object &obj) const override
     {
         if (!m_getter) {
-            return qapi::Error::format("Property '{}' is not readable",
-                                       this->name());
+            return qapi::Error::format("Property '{}.{}' is not readable",
+                                       obj.qom_type(), this->name());
         }
         return m_getter(static_cast<const O &>(obj));
     }
@@ -415,35 +407,6 @@ public:
                                        obj.qom_type(), this->name());
         }
         return m_setter(static_cast<O &>(obj), std::move(value));
-    }
-    qapi::Result<T> parse_value(std::string_view s) const override
-    {
-        return Codec::parse(this->name(), s);
-    }
-    qapi::Result<qapi::QObject> get(const Object &obj) const override
-    {
-        T v = TRY(get_value(obj));
-        return Codec::to_qobject(v);
-    }
-    qapi::Result<void> set(Object &obj, const qapi::QObject &v) const override
-    {
-        T value = TRY(Codec::from_qobject(this->name(), v));
-        return set_value(obj, std::move(value));
-    }
-    qapi::Result<void> parse(Object &obj, std::string_view s) const override
-    {
-        T value = TRY(parse_value(s));
-        return set_value(obj, std::move(value));
-    }
-    qapi::Result<std::string> print(const Object &obj) const override
-    {
-        T v = TRY(get_value(obj));
-        return Codec::format(v);
-    }
-    qapi::Result<qapi::QObject> decode(std::string_view s) const override
-    {
-        T value = TRY(parse_value(s));
-        return Codec::to_qobject(value);
     }
 
 private:
