@@ -1,0 +1,149 @@
+/*
+ * The built-in guest: seoib-vm's demonstration that Suppress EOI Broadcast
+ * is honoured, on the real kernel or on the kernel model.
+ *
+ * run_builtin_guest() runs the `storm` payload (tests/guest/storm.S) on
+ * vCPU 0 of a built VM.  The guest enables its x2APIC, optionally asks for
+ * Suppress EOI Broadcast (SVR bit 12), programs the IOAPIC redirection entry
+ * of the seoib-testdev device's pin itself (through the IOAPIC's MMIO
+ * window, as an OS does), then services device events with the
+ * directed-EOI discipline of Windows with VBS: LAPIC EOI first, then the
+ * device, then -- only if SVR bit 12 stuck -- the IOAPIC EOI register.
+ *
+ * The host side is a run loop over the typed exits: port I/O goes to the
+ * test device, MMIO in the IOAPIC window to the userspace IOAPIC, and
+ * KVM_EXIT_IOAPIC_EOI to the IOAPIC's EOI broadcast.  It counts, per device
+ * event, the handler entries, the EOI exits and the re-injections of a line
+ * that was still asserted (kvm-facts §8): under a kernel that advertises
+ * SEOIB but ignores it, a guest that EOIs its LAPIC before servicing the
+ * device is interrupted a second time for the same event.
+ *
+ * Every wait is bounded by exit counts, never by time; nothing the guest
+ * does can abort the host.
+ */
+#pragma once
+
+#include "qapi/qapi-types.h"
+#include "qapi/result.h"
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sysemu {
+
+class Vm;
+
+/// What the guest does and how long the host lets it.
+struct GuestRunOptions {
+    /// Device events the guest services.
+    unsigned events { 16 };
+    /// The guest sets SVR bit 12 (asks for Suppress EOI Broadcast), as a
+    /// directed-EOI guest does.  The bit sticks only where the LVR
+    /// advertises the feature.
+    bool suppress_eoi_broadcast { true };
+    /// The vector the guest programs into its pin's redirection entry.
+    uint8_t vector { 0x40 };
+    /// Exits allowed before the first event (SVR, IOAPIC programming).
+    unsigned max_setup_exits { 64 };
+    /// Exits allowed per event; an event normally takes 6 to 14.
+    unsigned max_exits_per_event { 64 };
+    /// Runs that may come back with the guest halted and nothing to deliver
+    /// (ExitInterrupted) before the run is given up.  The payload halts
+    /// only with an interrupt pending, so this happens only when delivery
+    /// is broken.
+    unsigned max_idle_runs { 16 };
+};
+
+/// What happened for one device event.
+struct GuestEventCounts {
+    /// Times the guest's handler ran.
+    unsigned handler_entries { 0 };
+    /// LAPIC EOIs the guest wrote.
+    unsigned lapic_eois { 0 };
+    /// Times the guest serviced the device.
+    unsigned services { 0 };
+    /// IOAPIC EOI register writes the guest made (only with SVR bit 12).
+    unsigned ioapic_eois { 0 };
+    /// KVM_EXIT_IOAPIC_EOI exits: LAPIC EOIs broadcast to the userspace
+    /// IOAPIC.
+    unsigned eoi_exits { 0 };
+    /// Deliveries of the still-asserted line after an EOI cleared remote
+    /// IRR, i.e. before the guest serviced the device: the storm.
+    unsigned reinjections { 0 };
+    /// VM exits from the event's request to its end (ExitInterrupted runs
+    /// are not exits of the guest and are not counted).
+    unsigned exits { 0 };
+
+    friend bool operator==(const GuestEventCounts &,
+                           const GuestEventCounts &) = default;
+};
+
+/// The result of a run of the built-in guest.
+struct GuestRunReport {
+    /// "host" or the kernel model's profile.
+    std::string backend;
+    qapi::OnOffSplit irqchip { qapi::OnOffSplit::Split };
+    /// The effective SEOIB policy the accelerator applied.
+    std::optional<qapi::SeoibPolicy> policy;
+    /// The IOAPIC the guest programmed: version, and the path of the
+    /// seoib-testdev whose line it serviced.
+    uint8_t ioapic_version { 0 };
+    std::string device_path;
+    uint32_t pin { 0 };
+    uint8_t vector { 0 };
+
+    /// The LVR as the guest read it.
+    uint32_t lvr { 0 };
+    /// The SVR the guest wrote and what it read back.
+    uint32_t svr_written { 0 };
+    uint32_t svr { 0 };
+
+    /// One entry per device event, in order.
+    std::vector<GuestEventCounts> events;
+    /// Exits before the first event.
+    unsigned setup_exits { 0 };
+    /// Every exit of the run, setup and events.
+    uint64_t exits { 0 };
+    /// With the in-kernel IOAPIC (kernel-irqchip=on) re-injections happen
+    /// inside the kernel: they are inferred as handler entries after the
+    /// first of an event, and EOI exits do not exist.
+    bool reinjections_inferred { false };
+    /// A line was re-injected before the guest serviced the device.
+    bool storm { false };
+
+    /// Time spent in KVM_RUN (Vcpu::run) and from the first run to the
+    /// guest's last report.  For benchmarks; tests assert counts only.
+    std::chrono::nanoseconds time_in_run { 0 };
+    std::chrono::nanoseconds elapsed { 0 };
+
+    /// The sum over every event.
+    GuestEventCounts totals() const;
+    /// Whether every event counted the same.
+    bool uniform() const;
+};
+
+/// Runs the built-in guest on vCPU 0 of `vm` and reports what it saw.
+///
+/// Needs the kvm accelerator with an in-kernel LAPIC (kernel-irqchip=split,
+/// or on) and an x86 machine.  Uses the machine's seoib-testdev device if
+/// there is exactly one (-device seoib-testdev,pin=N), else creates one with
+/// the default properties under /machine/unattached.  Sets up its own guest
+/// RAM (1 MiB in memory slot 0 at GPA 0, removed again before returning),
+/// puts vCPU 0 in x2APIC mode (APICBASE), real mode at the payload's entry,
+/// and resets the device.
+///
+/// Errors: the configuration cannot run the guest; a KVM call failed; the
+/// guest ended (shutdown, internal error, failed entry) or exceeded its
+/// exit budget, with how many events it completed.  Never aborts.
+qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
+                                               const GuestRunOptions &opts);
+
+/// The report as seoib-vm prints it: the LVR and SVR the guest saw and the
+/// per-event counts (one line when every event counted the same).
+void print_guest_run_report(std::FILE *out, const GuestRunReport &report);
+
+} // namespace sysemu

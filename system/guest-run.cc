@@ -1,0 +1,650 @@
+#include "system/guest-run.h"
+
+#include "accel/kvm/kvm-accel.h"
+#include "hw/core/guest-error.h"
+#include "hw/i386/pc.h"
+#include "hw/intc/ioapic.h"
+#include "hw/misc/seoib-testdev.h"
+#include "qapi/enum-lookup.h"
+#include "system/vm.h"
+#include "tests/guest/guest-payloads.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <new>
+#include <span>
+#include <variant>
+
+namespace sysemu {
+
+namespace {
+
+using namespace accel::kvm;
+// sysemu::Vm is the built VM; this is its KVM VM fd.
+using KvmVm = accel::kvm::Vm;
+using hw::misc::SeoibTestdevCounters;
+using hw::misc::SeoibTestdevState;
+
+constexpr std::string_view PAYLOAD_NAME = "storm";
+
+// Guest RAM: the IVT, the payload at its load address and the stack fit in
+// the first 64 KiB; 1 MiB is the real-mode address space.
+constexpr size_t GUEST_RAM_SIZE = 1024 * 1024;
+constexpr size_t GUEST_PAGE_SIZE = 4096;
+constexpr uint32_t GUEST_RAM_SLOT = 0;
+constexpr uint64_t GUEST_STACK_TOP = 0x8000;
+
+// The IOAPIC's MMIO window and the registers the host looks at (82093AA
+// datasheet, 3.0; the EOI register is the ICH's, version 0x20).
+constexpr uint64_t IOAPIC_WINDOW_SIZE = 0x100;
+constexpr uint64_t IOAPIC_IOREGSEL = 0x00;
+constexpr uint64_t IOAPIC_IOWIN = 0x10;
+constexpr uint64_t IOAPIC_EOI = 0x40;
+constexpr uint64_t IOAPIC_REDTBL = 0x10;
+constexpr uint64_t IOAPIC_REMOTE_IRR = 1U << 14;
+
+// What the payload writes to the SVR: APIC software enable, spurious vector
+// 0xff, and bit 12 when it asks for Suppress EOI Broadcast.
+constexpr uint32_t GUEST_SVR = 0x1ff;
+
+// Segment access types (SDM Vol. 3, 3.4.5.1).
+constexpr uint8_t SEGMENT_CODE_READ_ACCESSED = 0xb;
+constexpr uint8_t SEGMENT_DATA_WRITE_ACCESSED = 0x3;
+constexpr uint64_t CR0_PE = 1;
+
+/// Page-aligned guest RAM registered as a KVM memory slot; the slot is
+/// removed before the memory is freed, as KVM requires.
+class GuestRam {
+public:
+    GuestRam(const GuestRam &) = delete;
+    GuestRam &operator=(const GuestRam &) = delete;
+
+    static qapi::Result<std::unique_ptr<GuestRam>> create(KvmVm &vm)
+    {
+        std::unique_ptr<GuestRam> ram(new GuestRam(vm));
+        qapi::Result<void> r =
+            vm.set_user_memory_region(GUEST_RAM_SLOT, 0, ram->bytes());
+        if (!r) {
+            return r.release_error().prepend("guest RAM: ");
+        }
+        ram->m_registered = true;
+        return ram;
+    }
+
+    ~GuestRam()
+    {
+        if (!m_registered) {
+            return;
+        }
+        qapi::Result<void> r = m_vm.set_user_memory_region(
+            GUEST_RAM_SLOT, 0, bytes().first(0));
+        if (!r) {
+            // The VM keeps a slot over freed memory; it can only fault.
+            fmt::print(stderr, "guest RAM: cannot remove slot {}: {}\n",
+                       GUEST_RAM_SLOT, r.error().message());
+        }
+    }
+
+    std::span<std::byte> bytes()
+    {
+        return std::span<std::byte>(m_memory.get(), GUEST_RAM_SIZE);
+    }
+
+private:
+    struct AlignedDelete {
+        void operator()(std::byte *p) const
+        {
+            ::operator delete[](p, std::align_val_t { GUEST_PAGE_SIZE });
+        }
+    };
+
+    explicit GuestRam(KvmVm &vm)
+        : m_vm(vm)
+        , m_memory(new (std::align_val_t { GUEST_PAGE_SIZE })
+                       std::byte[GUEST_RAM_SIZE]())
+    {
+    }
+
+    KvmVm &m_vm;
+    std::unique_ptr<std::byte[], AlignedDelete> m_memory;
+    bool m_registered { false };
+};
+
+void find_testdevs(qom::Object &obj, std::vector<SeoibTestdevState *> &found)
+{
+    if (auto *dev = qom::dyn_cast<SeoibTestdevState>(&obj)) {
+        found.push_back(dev);
+    }
+    obj.for_each_child([&found](qom::Object &child) {
+        find_testdevs(child, found);
+    });
+}
+
+/// The machine's seoib-testdev: the user's, or a new one as a board would
+/// create it.
+qapi::Result<SeoibTestdevState *> testdev_for(hw::MachineState &machine)
+{
+    std::vector<SeoibTestdevState *> found;
+    find_testdevs(machine, found);
+    if (found.size() == 1) {
+        return found.front();
+    }
+    if (found.size() > 1) {
+        return qapi::Error::format(
+            "the built-in guest drives one {} device; the machine has {}",
+            hw::misc::TYPE_SEOIB_TESTDEV, found.size());
+    }
+    qom::Context &ctx = machine.context();
+    auto created = ctx.new_object<SeoibTestdevState>();
+    if (!created) {
+        return created.release_error().prepend(fmt::format(
+            "the built-in guest needs a {} device: ",
+            hw::misc::TYPE_SEOIB_TESTDEV));
+    }
+    qom::Ref<SeoibTestdevState> dev = created.release_value();
+    TRY(machine.unattached().add_child("device[*]", dev));
+    TRY(dev->realize());
+    return dev.get();
+}
+
+qapi::Result<void> enter_payload(Vcpu &vcpu, const guest::GuestPayload &payload,
+                                 const Regs &params)
+{
+    uint64_t apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
+                         MSR_IA32_APICBASE_EXTD;
+    if (vcpu.id() == 0) {
+        apic_base |= MSR_IA32_APICBASE_BSP;
+    }
+    const std::array<MsrEntry, 1> msrs { MsrEntry { MSR_IA32_APICBASE,
+                                                    apic_base } };
+    if (TRY(vcpu.set_msrs(msrs)) != msrs.size()) {
+        return qapi::Error::format(
+            "KVM_SET_MSRS(APICBASE={:#x}) refused: the guest needs x2APIC",
+            apic_base);
+    }
+
+    Sregs sregs = TRY(vcpu.get_sregs());
+    sregs.cs = Segment { .base = 0,
+                         .limit = 0xffff,
+                         .selector = 0,
+                         .type = SEGMENT_CODE_READ_ACCESSED };
+    // "Unreal mode": a 4 GiB data limit lets the payload's 0x67-prefixed
+    // stores reach the IOAPIC at 0xfec00000 without leaving real mode.
+    const Segment flat_data { .base = 0,
+                              .limit = 0xffffffff,
+                              .selector = 0,
+                              .type = SEGMENT_DATA_WRITE_ACCESSED,
+                              .g = 1 };
+    sregs.ds = flat_data;
+    sregs.es = flat_data;
+    sregs.fs = flat_data;
+    sregs.gs = flat_data;
+    sregs.ss = flat_data;
+    sregs.cr0 &= ~CR0_PE;
+    TRY(vcpu.set_sregs(sregs));
+
+    Regs regs = params;
+    regs.rip = payload.entry_point;
+    regs.rsp = GUEST_STACK_TOP;
+    // Bit 1 is reserved-one; IF stays clear until the payload's `sti`.
+    regs.rflags = 0x2;
+    return vcpu.set_regs(regs);
+}
+
+/// The run loop: dispatches exits, attributes them to device events and
+/// keeps every wait bounded.
+class GuestRun {
+public:
+    GuestRun(Vcpu &vcpu, SeoibTestdevState &dev,
+             hw::intc::IOAPICState *ioapic, const GuestRunOptions &opts,
+             GuestRunReport &report)
+        : m_vcpu(vcpu)
+        , m_dev(dev)
+        , m_ioapic(ioapic)
+        , m_opts(opts)
+        , m_report(report)
+        , m_guest_errors([](std::string_view msg) {
+            fmt::print(stderr, "builtin guest: guest error: {}\n", msg);
+        })
+    {
+    }
+
+    /// Records a failure of the line's KVM_IRQ_LINE (in-kernel IOAPIC);
+    /// the loop stops after the exit that caused it.
+    void irq_line_failed(qapi::Error error)
+    {
+        if (!m_irq_error) {
+            m_irq_error = std::move(error);
+        }
+    }
+
+    qapi::Result<void> run()
+    {
+        const uint64_t budget =
+            m_opts.max_setup_exits +
+            uint64_t { m_opts.events } * m_opts.max_exits_per_event;
+        unsigned idle_runs = 0;
+        auto start = std::chrono::steady_clock::now();
+        while (!m_dev.counters().finished) {
+            if (m_report.exits >= budget) {
+                return progress_error(fmt::format(
+                    "did not finish within {} exits", budget));
+            }
+            auto before = std::chrono::steady_clock::now();
+            VcpuExit exit = TRY(m_vcpu.run());
+            m_report.time_in_run += std::chrono::steady_clock::now() - before;
+
+            if (std::holds_alternative<ExitInterrupted>(exit) ||
+                std::holds_alternative<ExitHlt>(exit)) {
+                if (++idle_runs > m_opts.max_idle_runs) {
+                    return progress_error(fmt::format(
+                        "made no progress in {} runs in a row (halted with "
+                        "nothing to deliver, or looping without exits)",
+                        idle_runs));
+                }
+                continue;
+            }
+            idle_runs = 0;
+            SeoibTestdevCounters seen = m_dev.counters();
+            TRY(dispatch(exit));
+            account(seen);
+            if (m_irq_error) {
+                return std::move(*m_irq_error);
+            }
+            if (m_ioapic) {
+                m_ioapic->run_timers();
+            }
+        }
+        m_report.elapsed = std::chrono::steady_clock::now() - start;
+        close_event();
+        return {};
+    }
+
+private:
+    qapi::Error progress_error(std::string what) const
+    {
+        return qapi::Error::format(
+            "the built-in guest {} ({} of {} events done)", what,
+            m_dev.counters().events_done, m_opts.events);
+    }
+
+    /// " at IP 0x...", for errors that leave the guest stuck.
+    std::string where()
+    {
+        auto regs = m_vcpu.get_regs();
+        return regs ? fmt::format(" at IP {:#x}", regs.value().rip) : "";
+    }
+
+    qapi::Result<void> dispatch(const VcpuExit &exit)
+    {
+        if (const auto *io = std::get_if<ExitIo>(&exit)) {
+            on_io(*io);
+            return {};
+        }
+        if (const auto *mmio = std::get_if<ExitMmio>(&exit)) {
+            on_mmio(*mmio);
+            return {};
+        }
+        if (const auto *eoi = std::get_if<ExitIoapicEoi>(&exit)) {
+            on_ioapic_eoi(eoi->vector);
+            return {};
+        }
+        if (const auto *error = std::get_if<ExitInternalError>(&exit)) {
+            return progress_error(fmt::format(
+                "stopped: KVM internal error, suberror {}{}", error->suberror,
+                where()));
+        }
+        if (const auto *fail = std::get_if<ExitFailEntry>(&exit)) {
+            return progress_error(fmt::format(
+                "could not be entered: hardware entry failure {:#x}",
+                fail->reason));
+        }
+        if (std::holds_alternative<ExitShutdown>(exit)) {
+            return progress_error("shut down (triple fault)" + where());
+        }
+        if (const auto *unknown = std::get_if<ExitUnknown>(&exit)) {
+            return progress_error(
+                fmt::format("stopped: KVM exit reason {}", unknown->reason));
+        }
+        return {};
+    }
+
+    void on_io(const ExitIo &io)
+    {
+        const bool in = io.direction == ExitIo::Direction::In;
+        if (m_dev.io_contains(io.port)) {
+            uint64_t offset = io.port - m_dev.iobase();
+            if (in) {
+                m_vcpu.complete_io_in(
+                    static_cast<uint32_t>(m_dev.io_read(offset, io.size)));
+            } else {
+                m_dev.io_write(offset, io.value, io.size);
+            }
+            return;
+        }
+        // Unassigned ports: reads float high, writes vanish, as on a PC.
+        m_guest_errors.log("{} of {} bytes at unassigned port {:#x}",
+                           in ? "read" : "write", io.size, io.port);
+        if (in) {
+            m_vcpu.complete_io_in(0xffffffff);
+        }
+    }
+
+    void on_mmio(const ExitMmio &mmio)
+    {
+        const uint64_t base = hw::intc::IO_APIC_DEFAULT_ADDRESS;
+        if (!m_ioapic || mmio.address < base ||
+            mmio.address - base >= IOAPIC_WINDOW_SIZE) {
+            m_guest_errors.log("MMIO {} of {} bytes at unassigned {:#x}",
+                               mmio.is_write ? "write" : "read", mmio.size,
+                               mmio.address);
+            return;
+        }
+        const uint64_t offset = mmio.address - base;
+        if (!mmio.is_write) {
+            // The backend interface has no way to complete an MMIO read;
+            // the payloads only write the IOAPIC (tests/guest/README.md).
+            m_guest_errors.log("IOAPIC read of {} bytes at {:#x} is not "
+                               "supported",
+                               mmio.size, offset);
+            return;
+        }
+        if (offset != IOAPIC_EOI) {
+            m_ioapic->mmio_write(offset, mmio.value, mmio.size);
+            return;
+        }
+        with_reinjection_check(
+            [&] { m_ioapic->mmio_write(offset, mmio.value, mmio.size); });
+    }
+
+    void on_ioapic_eoi(uint8_t vector)
+    {
+        if (GuestEventCounts *event = counting()) {
+            ++event->eoi_exits;
+        }
+        if (m_ioapic) {
+            with_reinjection_check([&] { m_ioapic->eoi_broadcast(vector); });
+        }
+    }
+
+    /// Runs an EOI and counts a re-injection when it cleared the pin's
+    /// remote IRR and the still-asserted line was delivered again at once.
+    template <typename Eoi>
+    void with_reinjection_check(Eoi &&eoi)
+    {
+        const bool was_in_flight = pin_remote_irr();
+        eoi();
+        if (!was_in_flight || !pin_remote_irr() || !m_dev.irq_level()) {
+            return;
+        }
+        if (GuestEventCounts *event = counting()) {
+            ++event->reinjections;
+        }
+        m_report.storm = true;
+    }
+
+    /// The device pin's remote IRR, read through the IOAPIC's own register
+    /// window as the guest would; the guest's IOREGSEL is put back.
+    bool pin_remote_irr()
+    {
+        const uint64_t ioregsel = m_ioapic->mmio_read(IOAPIC_IOREGSEL, 4);
+        m_ioapic->mmio_write(IOAPIC_IOREGSEL, IOAPIC_REDTBL + 2 * m_dev.pin(),
+                             4);
+        const uint64_t low = m_ioapic->mmio_read(IOAPIC_IOWIN, 4);
+        m_ioapic->mmio_write(IOAPIC_IOREGSEL, ioregsel, 4);
+        return (low & IOAPIC_REMOTE_IRR) != 0;
+    }
+
+    /// Attributes the exit just handled: a RAISE opens an event, an
+    /// EVENT_DONE closes it; `seen` is the device before the exit.
+    void account(const SeoibTestdevCounters &seen)
+    {
+        const SeoibTestdevCounters &now = m_dev.counters();
+        if (now.events != seen.events) {
+            close_event();
+            m_report.events.emplace_back();
+            m_event_start = seen;
+            m_in_event = true;
+        }
+        ++m_report.exits;
+        if (m_in_event) {
+            ++m_report.events.back().exits;
+        } else if (m_report.events.empty()) {
+            ++m_report.setup_exits;
+        }
+        if (now.events_done != seen.events_done) {
+            close_event();
+        }
+    }
+
+    void close_event()
+    {
+        if (!m_in_event) {
+            return;
+        }
+        m_in_event = false;
+        const SeoibTestdevCounters &now = m_dev.counters();
+        GuestEventCounts &event = m_report.events.back();
+        auto delta = [](uint64_t a, uint64_t b) {
+            return static_cast<unsigned>(a - b);
+        };
+        event.handler_entries =
+            delta(now.handler_entries, m_event_start.handler_entries);
+        event.lapic_eois = delta(now.lapic_eois, m_event_start.lapic_eois);
+        event.services = delta(now.services, m_event_start.services);
+        event.ioapic_eois = delta(now.ioapic_eois, m_event_start.ioapic_eois);
+        if (!m_ioapic) {
+            // The in-kernel IOAPIC re-delivers inside the kernel: every
+            // handler entry after the first is the line coming back.
+            event.reinjections =
+                event.handler_entries > 1 ? event.handler_entries - 1 : 0;
+            m_report.storm = m_report.storm || event.reinjections > 0;
+        }
+    }
+
+    /// The event EOIs and re-injections belong to: the open one, else the
+    /// last one (nothing, before the first).
+    GuestEventCounts *counting()
+    {
+        return m_report.events.empty() ? nullptr : &m_report.events.back();
+    }
+
+    Vcpu &m_vcpu;
+    SeoibTestdevState &m_dev;
+    hw::intc::IOAPICState *m_ioapic;
+    const GuestRunOptions &m_opts;
+    GuestRunReport &m_report;
+    hw::GuestErrorLog m_guest_errors;
+    std::optional<qapi::Error> m_irq_error;
+    SeoibTestdevCounters m_event_start;
+    bool m_in_event { false };
+};
+
+/// Disconnects the device's line from the run's IRQ handler on every path
+/// out of run_builtin_guest.
+class IrqConnection {
+public:
+    IrqConnection(SeoibTestdevState &dev, SeoibTestdevState::IrqHandler h)
+        : m_dev(dev)
+    {
+        m_dev.connect_irq(std::move(h));
+    }
+    IrqConnection(const IrqConnection &) = delete;
+    IrqConnection &operator=(const IrqConnection &) = delete;
+    ~IrqConnection() { m_dev.connect_irq({}); }
+
+private:
+    SeoibTestdevState &m_dev;
+};
+
+std::string event_line(const GuestEventCounts &e)
+{
+    return fmt::format(
+        "handler entries {}, LAPIC EOIs {}, services {}, IOAPIC EOIs {}, "
+        "EOI exits {}, re-injections {}, exits {}",
+        e.handler_entries, e.lapic_eois, e.services, e.ioapic_eois,
+        e.eoi_exits, e.reinjections, e.exits);
+}
+
+} // namespace
+
+GuestEventCounts GuestRunReport::totals() const
+{
+    GuestEventCounts sum;
+    for (const GuestEventCounts &e : events) {
+        sum.handler_entries += e.handler_entries;
+        sum.lapic_eois += e.lapic_eois;
+        sum.services += e.services;
+        sum.ioapic_eois += e.ioapic_eois;
+        sum.eoi_exits += e.eoi_exits;
+        sum.reinjections += e.reinjections;
+        sum.exits += e.exits;
+    }
+    return sum;
+}
+
+bool GuestRunReport::uniform() const
+{
+    return std::all_of(events.begin(), events.end(),
+                       [this](const GuestEventCounts &e) {
+                           return e == events.front();
+                       });
+}
+
+qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
+                                               const GuestRunOptions &opts)
+{
+    auto *kvm = qom::dyn_cast<KVMAccel>(&vm.accel());
+    auto *machine = qom::dyn_cast<hw::x86::X86MachineState>(&vm.machine());
+    if (kvm == nullptr || machine == nullptr) {
+        return qapi::Error("the built-in guest needs an x86 machine with the "
+                           "kvm accelerator");
+    }
+    if (kvm->irqchip() == qapi::OnOffSplit::Off) {
+        return qapi::Error("the built-in guest needs an in-kernel LAPIC: "
+                           "use kernel-irqchip=split or kernel-irqchip=on");
+    }
+    if (kvm->vcpus().empty() || machine->ioapic() == nullptr) {
+        return qapi::Error("the built-in guest needs a built machine with a "
+                           "vCPU and an IOAPIC");
+    }
+    auto *ioapic = qom::dyn_cast<hw::intc::IOAPICState>(machine->ioapic());
+    if (kvm->irqchip() == qapi::OnOffSplit::Split && ioapic == nullptr) {
+        return qapi::Error("kernel-irqchip=split without a userspace IOAPIC");
+    }
+    if (opts.vector < 32) {
+        return qapi::Error::format(
+            "vector {:#x} is an exception vector; use 0x20-0xff", opts.vector);
+    }
+    const guest::GuestPayload *payload =
+        guest::find_guest_payload(PAYLOAD_NAME);
+    if (payload == nullptr) {
+        return qapi::Error::format("no guest payload '{}'", PAYLOAD_NAME);
+    }
+
+    SeoibTestdevState &dev = *TRY(testdev_for(*machine));
+    Vcpu &vcpu = *kvm->vcpus().front().vcpu;
+    const uint32_t dest_apic_id = kvm->vcpus().front().apic_id;
+
+    GuestRunReport report;
+    report.backend = std::string(kvm->backend_name());
+    report.irqchip = kvm->irqchip();
+    if (kvm->seoib()) {
+        report.policy = kvm->seoib()->effective;
+    }
+    report.ioapic_version = machine->ioapic()->version();
+    report.device_path = dev.canonical_path();
+    report.pin = dev.pin();
+    report.vector = opts.vector;
+    report.svr_written =
+        GUEST_SVR | (opts.suppress_eoi_broadcast ? APIC_SPIV_DIRECTED_EOI : 0);
+
+    std::unique_ptr<GuestRam> ram = TRY(GuestRam::create(kvm->vm()));
+    std::span<std::byte> memory = ram->bytes();
+    if (payload->load_address + payload->image.size() > memory.size()) {
+        return qapi::Error::format("{} does not fit in guest RAM",
+                                   payload->name);
+    }
+    std::memcpy(memory.data() + payload->load_address, payload->image.data(),
+                payload->image.size());
+
+    Regs params;
+    params.rax = opts.events;
+    params.rbx = opts.vector;
+    params.rcx = opts.suppress_eoi_broadcast ? 1 : 0;
+    params.rdx = dev.pin();
+    params.rsi = dev.iobase();
+    params.rdi = dest_apic_id;
+    TRY(enter_payload(vcpu, *payload, params));
+
+    GuestRun run(vcpu, dev, ioapic, opts, report);
+    SeoibTestdevState::IrqHandler line;
+    if (ioapic != nullptr) {
+        line = [ioapic, pin = dev.pin()](bool level) {
+            ioapic->set_irq(pin, level);
+        };
+    } else {
+        // The in-kernel IOAPIC: KVM's default routing sends GSI n < 24 to
+        // its pin n.
+        line = [&run, &kvm_vm = kvm->vm(), pin = dev.pin()](bool level) {
+            qapi::Result<int> r = kvm_vm.irq_line(pin, level);
+            if (!r) {
+                run.irq_line_failed(r.release_error().prepend(
+                    fmt::format("KVM_IRQ_LINE({}, {}): ", pin, int(level))));
+            }
+        };
+    }
+    IrqConnection connection(dev, std::move(line));
+    dev.reset();
+
+    TRY(run.run());
+    const SeoibTestdevCounters &seen = dev.counters();
+    report.lvr = seen.lvr.value_or(0);
+    report.svr = seen.svr.value_or(0);
+    report.reinjections_inferred = ioapic == nullptr;
+    return report;
+}
+
+void print_guest_run_report(std::FILE *out, const GuestRunReport &report)
+{
+    fmt::print(out,
+               "guest: payload {} on {}, kernel-irqchip={}, seoib-policy={}; "
+               "IOAPIC version {:#x}, {} on pin {}, vector {:#x}\n",
+               PAYLOAD_NAME, report.backend, qapi::enum_name(report.irqchip),
+               report.policy ? qapi::enum_name(*report.policy) : "none",
+               report.ioapic_version, report.device_path, report.pin,
+               report.vector);
+    fmt::print(out, "guest: LVR {:#010x}, SVR written {:#x}, read back {:#x}\n",
+               report.lvr, report.svr_written, report.svr);
+    if (report.events.empty()) {
+        fmt::print(out, "guest: no device events\n");
+    } else if (report.uniform()) {
+        fmt::print(out, "guest: {} events, each: {}\n", report.events.size(),
+                   event_line(report.events.front()));
+    } else {
+        // Group identical events so a long run stays readable.
+        std::map<std::string, unsigned> groups;
+        for (const GuestEventCounts &e : report.events) {
+            ++groups[event_line(e)];
+        }
+        fmt::print(out, "guest: {} events:\n", report.events.size());
+        for (const auto &[line, count] : groups) {
+            fmt::print(out, "guest:   {} x {}\n", count, line);
+        }
+    }
+    fmt::print(out, "guest: {}{}\n",
+               report.storm ? "interrupt storm: the line was re-injected "
+                              "before the guest serviced the device"
+                            : "no storm: every line was serviced before it "
+                              "was delivered again",
+               report.reinjections_inferred
+                   ? " (in-kernel IOAPIC: re-injections inferred)"
+                   : "");
+}
+
+} // namespace sysemu
