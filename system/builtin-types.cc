@@ -6,6 +6,7 @@
 #include "hw/core/qdev.h"
 #include "hw/i386/pc.h"
 #include "hw/intc/ioapic.h"
+#include "hw/misc/seoib-testdev.h"
 
 namespace sysemu {
 
@@ -18,6 +19,7 @@ void register_builtin_types(qom::TypeRegistry &registry)
     accel::accel_register_types(registry);
     accel::kvm::kvm_accel_register_types(registry);
     hw::intc::ioapic_register_types(registry);
+    hw::misc::hw_misc_register_types(registry);
     hw::x86::pc_register_types(registry);
 }
 

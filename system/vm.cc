@@ -59,11 +59,17 @@ void Vm::print_report(std::FILE *out) const
                    accel::kvm::x2apic_api_flag_names(kvm->seoib()->flags));
         for (size_t i = 0; i < kvm->vcpus().size(); i++) {
             const auto &v = kvm->vcpus()[i];
-            const bool seoib = v.lvr & accel::kvm::APIC_LVR_DIRECTED_EOI;
+            if (!v.lvr) {
+                fmt::print(out, "vcpu {:<4}        APIC ID {}, no in-kernel "
+                                "LAPIC (kernel-irqchip=off)\n",
+                           i, v.apic_id);
+                continue;
+            }
+            const bool seoib = *v.lvr & accel::kvm::APIC_LVR_DIRECTED_EOI;
             fmt::print(out,
                        "vcpu {:<4}        APIC ID {}, LVR 0x{:08x}: suppress "
                        "EOI broadcast {}\n",
-                       i, v.apic_id, v.lvr,
+                       i, v.apic_id, *v.lvr,
                        seoib ? "advertised (bit 24 set)"
                              : "not advertised (bit 24 clear)");
         }
@@ -90,9 +96,11 @@ qapi::Result<qapi::SeoibInfo> Vm::query_seoib() const
     info.kernel_x2apic_api = static_cast<int64_t>(kvm->kernel_x2apic_api());
     info.legacy = kvm->seoib_legacy();
     for (size_t i = 0; i < kvm->vcpus().size(); i++) {
-        info.vcpus.push_back(qapi::SeoibVcpuInfo {
-            .cpu_index = static_cast<int64_t>(i),
-            .lvr = kvm->vcpus()[i].lvr });
+        if (kvm->vcpus()[i].lvr) {
+            info.vcpus.push_back(qapi::SeoibVcpuInfo {
+                .cpu_index = static_cast<int64_t>(i),
+                .lvr = *kvm->vcpus()[i].lvr });
+        }
     }
     return info;
 }

@@ -1,6 +1,7 @@
 #include "accel/kvm/kvm-accel.h"
 
 #include "accel/kvm/kvm-backend.h"
+#include "accel/kvm/kvm-backend-linux.h"
 #include "hw/core/machine.h"
 #include "qom/context.h"
 #include "qom/property.h"
@@ -102,7 +103,11 @@ KVMAccel::~KVMAccel()
 qapi::Result<void> KVMAccel::open_backend()
 {
     if (m_kernel == "host" || m_kernel == "auto") {
-        auto host = open_host_system(device());
+        // Every KVM_RUN is bounded, so a guest halted forever (a lost
+        // interrupt) comes back to the run loop as ExitInterrupted, as on
+        // the model; the run loop bounds how often it retries.
+        auto host = open_host_system(
+            device(), HostOptions { .run_timeout = std::chrono::milliseconds(10) });
         if (host) {
             m_system = host.release_value();
             m_on_host = true;
@@ -237,9 +242,13 @@ qapi::Result<void> KVMAccel::setup_vcpus(const CpuSetup &setup)
             }
         }
         TRY(state.vcpu->set_cpuid(cpuid));
-        LapicState lapic = TRY(state.vcpu->get_lapic());
-        state.lvr = lapic.reg(APIC_LVR);
-        trace_kvm_vcpu_lvr(static_cast<int>(index), state.lvr);
+        // Without an in-kernel LAPIC there is no LVR to read (KVM_GET_LAPIC
+        // fails with EINVAL).
+        if (m_irqchip != qapi::OnOffSplit::Off) {
+            LapicState lapic = TRY(state.vcpu->get_lapic());
+            state.lvr = lapic.reg(APIC_LVR);
+            trace_kvm_vcpu_lvr(static_cast<int>(index), *state.lvr);
+        }
         m_vcpus.push_back(std::move(state));
     }
     return {};

@@ -186,6 +186,25 @@ TEST(SeoibVmSmp, EveryVcpuReportsItsLvr)
     EXPECT_EQ(cli_test::count(run.out, "LVR 0x01050014"), 4U) << run.out;
 }
 
+TEST(SeoibVmIrqchipOff, QuirkedAndNoLvrWithoutAnInKernelLapic)
+{
+    cli_test::Run run = cli_test::run_seoib_vm(
+        { "-M", "q35", "-accel", "kvm,kernel=model,kernel-irqchip=off" });
+    ASSERT_EQ(run.status, 0) << run.err;
+    EXPECT_NE(run.out.find("quirked in effect"), std::string::npos);
+    EXPECT_NE(run.out.find("no in-kernel LAPIC"), std::string::npos) << run.out;
+}
+
+TEST(SeoibVmIrqchipOff, ExplicitPolicyNeedsAnInKernelLapic)
+{
+    cli_test::Run run = cli_test::run_seoib_vm(
+        { "-M", "q35", "-accel",
+          "kvm,kernel=model,kernel-irqchip=off,seoib-policy=not-advertised" });
+    EXPECT_EQ(run.status, 1);
+    EXPECT_NE(run.err.find("requires an in-kernel LAPIC"), std::string::npos)
+        << run.err;
+}
+
 TEST(SeoibVmBackend, KernelHostFailsClearlyWithoutKvmDevice)
 {
     cli_test::Run run = cli_test::run_seoib_vm(

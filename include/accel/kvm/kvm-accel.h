@@ -87,7 +87,8 @@ public:
 
     struct VcpuState {
         uint32_t apic_id { 0 };
-        uint32_t lvr { 0 };
+        /// What KVM_GET_LAPIC read back; none without an in-kernel LAPIC.
+        std::optional<uint32_t> lvr;
         std::unique_ptr<Vcpu> vcpu;
     };
     const std::vector<VcpuState> &vcpus() const { return m_vcpus; }
