@@ -1,0 +1,43 @@
+/*
+ * VmControl: what the QMP commands act on besides the type registry.
+ *
+ * The monitor sits beside system/ in the layering, so it does not know how
+ * the VM runs; the run phase (system/runstate.cc) implements this over
+ * sysemu::Vm and owns the run state, as QEMU's system/runstate.c does.
+ * Tests implement it with a fake.
+ */
+#pragma once
+
+#include "qapi/qapi-types.h"
+#include "qapi/result.h"
+#include "qom/context.h"
+
+namespace monitor {
+
+class VmControl {
+public:
+    virtual ~VmControl() = default;
+
+    /// The object tree of the VM (qom-list, qom-get, qom-set) and its type
+    /// registry (qom-list-types, qom-list-properties, query-machines).
+    virtual qom::Context &context() = 0;
+
+    /// query-status.
+    virtual qapi::RunState run_state() const = 0;
+    /// QMP stop: a running VM pauses and sends STOP; a VM that does not run
+    /// (prelaunch, paused) stays as it is and sends nothing.
+    virtual qapi::Result<void> stop() = 0;
+    /// QMP cont: a VM that does not run starts and sends RESUME; a running
+    /// VM stays as it is and sends nothing.
+    virtual qapi::Result<void> cont() = 0;
+    /// QMP quit and signals: the program is to exit once the current request
+    /// is answered; SHUTDOWN is sent on the way out.
+    virtual void request_shutdown(qapi::ShutdownCause cause) = 0;
+
+    /// query-kvm.
+    virtual qapi::KvmInfo query_kvm() const = 0;
+    /// query-seoib.
+    virtual qapi::Result<qapi::SeoibInfo> query_seoib() const = 0;
+};
+
+} // namespace monitor

@@ -1,0 +1,563 @@
+#include "monitor/monitor.h"
+
+#include "monitor/qmp-session.h"
+#include "qapi/qjson.h"
+#include "trace/trace-monitor.h"
+
+#include <glib-unix.h>
+#include <glib.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace monitor {
+
+// ---- -qmp parsing ----------------------------------------------------------
+
+namespace {
+
+/// QEMU's qapi_bool_parse().
+std::optional<bool> parse_on_off(std::string_view s)
+{
+    if (s == "on" || s == "yes" || s == "true" || s == "y") {
+        return true;
+    }
+    if (s == "off" || s == "no" || s == "false" || s == "n") {
+        return false;
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+qapi::Result<QmpEndpoint> parse_qmp_endpoint(
+    std::string_view chardev,
+    std::span<const std::pair<std::string_view, std::string_view>> options)
+{
+    QmpEndpoint endpoint;
+    if (chardev == "stdio") {
+        endpoint.kind = QmpEndpoint::Kind::Stdio;
+        if (!options.empty()) {
+            return qapi::Error::format("Invalid parameter '{}'",
+                                       options.front().first);
+        }
+        return endpoint;
+    }
+    if (!chardev.starts_with("unix:")) {
+        const std::string_view backend = chardev.substr(0, chardev.find(':'));
+        return qapi::Error::format(
+            "chardev backend '{}' is not supported; use "
+            "unix:PATH,server=on,wait=off or stdio",
+            backend);
+    }
+    endpoint.kind = QmpEndpoint::Kind::UnixServer;
+    endpoint.path = std::string(chardev.substr(5));
+    if (endpoint.path.empty()) {
+        return qapi::Error("a socket path is required after 'unix:'");
+    }
+    bool server = false;
+    for (const auto &[key, value] : options) {
+        if (key == "nowait") {
+            endpoint.wait = false;
+            continue;
+        }
+        if (key != "server" && key != "wait") {
+            return qapi::Error::format("Invalid parameter '{}'", key);
+        }
+        std::optional<bool> on = parse_on_off(value);
+        if (!on) {
+            return qapi::Error::format("Parameter '{}' expects 'on' or 'off'",
+                                       key);
+        }
+        (key == "server" ? server : endpoint.wait) = *on;
+    }
+    if (!server) {
+        // Without server=on QEMU connects out to a listening client; the
+        // monitor of seoib-vm only listens.
+        return qapi::Error("a QMP socket must be a server: add server=on");
+    }
+    return endpoint;
+}
+
+// ---- listening sockets ----------------------------------------------------
+
+/// One UNIX socket in the listening state, and the file that names it.
+class Monitor::Listener {
+public:
+    Listener(Monitor &monitor, std::string path)
+        : m_monitor(monitor)
+        , m_path(std::move(path))
+    {
+    }
+
+    ~Listener()
+    {
+        if (m_watch) {
+            g_source_remove(m_watch);
+        }
+        if (m_fd >= 0) {
+            ::close(m_fd);
+        }
+        // Only our own socket goes: another process may have replaced the
+        // file since (it removed ours first).
+        struct stat st;
+        if (m_bound && ::lstat(m_path.c_str(), &st) == 0 &&
+            st.st_dev == m_dev && st.st_ino == m_ino) {
+            ::unlink(m_path.c_str());
+        }
+    }
+
+    qapi::Result<void> open()
+    {
+        sockaddr_un addr {};
+        addr.sun_family = AF_UNIX;
+        if (m_path.size() >= sizeof(addr.sun_path)) {
+            return qapi::Error::format("UNIX socket path '{}' is too long",
+                                       m_path);
+        }
+        std::memcpy(addr.sun_path, m_path.data(), m_path.size());
+        TRY(remove_stale(addr));
+
+        m_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (m_fd < 0) {
+            return qapi::Error::from_errno(errno, "Failed to create socket");
+        }
+        // The umask makes the file owner-only from its creation; the chmod
+        // covers file systems that ignore it.
+        const mode_t old_mask = ::umask(0177);
+        const int rc = ::bind(m_fd, sockaddr_ptr(addr), sizeof(addr));
+        const int bind_errno = errno;
+        ::umask(old_mask);
+        if (rc < 0) {
+            return qapi::Error::from_errno(
+                bind_errno, fmt::format("Failed to bind socket to {}", m_path));
+        }
+        struct stat st;
+        if (::lstat(m_path.c_str(), &st) == 0) {
+            m_bound = true;
+            m_dev = st.st_dev;
+            m_ino = st.st_ino;
+        }
+        if (::chmod(m_path.c_str(), 0600) < 0) {
+            return qapi::Error::from_errno(
+                errno, fmt::format("Failed to restrict {} to its owner",
+                                   m_path));
+        }
+        if (::listen(m_fd, SOMAXCONN) < 0) {
+            return qapi::Error::from_errno(errno,
+                                           "Failed to listen on socket");
+        }
+        return {};
+    }
+
+    /// Blocks until a client connects and adds it (wait=on).
+    qapi::Result<void> accept_first()
+    {
+        pollfd pfd { .fd = m_fd, .events = POLLIN, .revents = 0 };
+        while (true) {
+            if (::poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+                return qapi::Error::from_errno(errno, "poll");
+            }
+            if (accept_pending() > 0) {
+                return {};
+            }
+        }
+    }
+
+    void watch()
+    {
+        m_watch = g_unix_fd_add(m_fd, G_IO_IN, &Listener::on_readable, this);
+    }
+
+private:
+    // sockaddr_un is one of the sockaddr family the socket API takes by
+    // pointer to the common header; the cast is the API's contract.
+    static const sockaddr *sockaddr_ptr(const sockaddr_un &addr)
+    {
+        const void *p = &addr;
+        return static_cast<const sockaddr *>(p);
+    }
+
+    /// A socket file nobody listens on is left over from a process that
+    /// did not clean up; QEMU replaces it.  A live one is not ours to take.
+    qapi::Result<void> remove_stale(const sockaddr_un &addr)
+    {
+        struct stat st;
+        if (::lstat(m_path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+            return {};
+        }
+        const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0) {
+            return qapi::Error::from_errno(errno, "Failed to create socket");
+        }
+        const bool live =
+            ::connect(probe, sockaddr_ptr(addr), sizeof(addr)) == 0;
+        const int connect_errno = errno;
+        ::close(probe);
+        if (live) {
+            return qapi::Error::from_errno(
+                EADDRINUSE, fmt::format("Failed to bind socket to {}", m_path));
+        }
+        if (connect_errno == ECONNREFUSED) {
+            ::unlink(m_path.c_str());
+        }
+        return {};
+    }
+
+    /// Accepts every pending connection; returns how many.
+    size_t accept_pending()
+    {
+        size_t accepted = 0;
+        while (true) {
+            const int fd = ::accept4(m_fd, nullptr, nullptr,
+                                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                // EAGAIN: none left.  Anything else (ECONNABORTED, EMFILE)
+                // concerns one connection; the listener goes on.
+                if (errno == EINTR) {
+                    continue;
+                }
+                return accepted;
+            }
+            m_monitor.add_client(fd, fd, true);
+            accepted++;
+        }
+    }
+
+    static gboolean on_readable(gint, GIOCondition, gpointer data)
+    {
+        static_cast<Listener *>(data)->accept_pending();
+        return G_SOURCE_CONTINUE;
+    }
+
+    Monitor &m_monitor;
+    std::string m_path;
+    int m_fd { -1 };
+    unsigned m_watch { 0 };
+    bool m_bound { false };
+    dev_t m_dev {};
+    ino_t m_ino {};
+};
+
+// ---- clients ---------------------------------------------------------------
+
+/// One QMP connection: a socket, or stdin and stdout.
+class Monitor::Client {
+public:
+    Client(Monitor &monitor, int in_fd, int out_fd, bool is_socket)
+        : m_monitor(monitor)
+        , m_in_fd(in_fd)
+        , m_out_fd(out_fd)
+        , m_is_socket(is_socket)
+        , m_streamer(monitor.m_limits.json)
+        , m_session(monitor.m_vm)
+    {
+    }
+
+    ~Client() { close(); }
+
+    bool closed() const { return m_closed; }
+    bool command_mode() const { return m_session.command_mode(); }
+    size_t pending() const { return m_out.size() - m_out_sent; }
+
+    void greet() { send(qapi::to_json(m_session.greeting())); }
+
+    /// Queues one message and writes what the peer takes now.
+    void send(std::string_view json)
+    {
+        if (m_closed) {
+            return;
+        }
+        m_out.append(json);
+        // qmp-spec.rst: every server message ends with CRLF.
+        m_out.append("\r\n");
+        flush_output();
+        if (!m_closed && pending() > m_monitor.m_limits.max_output) {
+            close();
+        }
+        update_watches();
+    }
+
+    /// Writes without blocking (a socket) or completely (stdout, which
+    /// belongs to the whole process and stays in blocking mode).
+    void flush_output()
+    {
+        while (!m_closed && pending() > 0) {
+            const char *data = m_out.data() + m_out_sent;
+            const ssize_t n =
+                m_is_socket ? ::send(m_out_fd, data, pending(), MSG_NOSIGNAL)
+                            : ::write(m_out_fd, data, pending());
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    close();
+                }
+                break;
+            }
+            m_out_sent += static_cast<size_t>(n);
+        }
+        if (m_out_sent == m_out.size()) {
+            m_out.clear();
+            m_out_sent = 0;
+        } else if (m_out_sent > (size_t { 64 } << 10)) {
+            m_out.erase(0, m_out_sent);
+            m_out_sent = 0;
+        }
+    }
+
+    /// Blocks up to `timeout_ms` for the peer to take more output.
+    void wait_writable(int timeout_ms) const
+    {
+        pollfd pfd { .fd = m_out_fd, .events = POLLOUT, .revents = 0 };
+        ::poll(&pfd, 1, timeout_ms);
+    }
+
+    /// Adds or removes the fd watches to match what the client needs now.
+    void update_watches()
+    {
+        const bool want_read = !m_closed && !m_eof &&
+                               !m_monitor.m_input_stopped &&
+                               pending() < m_monitor.m_limits.pause_output;
+        const bool want_write = !m_closed && m_is_socket && pending() > 0;
+        if (want_read && !m_read_watch) {
+            m_read_watch = g_unix_fd_add(m_in_fd,
+                                         GIOCondition(G_IO_IN | G_IO_HUP |
+                                                      G_IO_ERR),
+                                         &Client::on_readable, this);
+        } else if (!want_read && m_read_watch) {
+            g_source_remove(std::exchange(m_read_watch, 0));
+        }
+        if (want_write && !m_write_watch) {
+            m_write_watch = g_unix_fd_add(
+                m_out_fd, GIOCondition(G_IO_OUT | G_IO_HUP | G_IO_ERR),
+                &Client::on_writable, this);
+        } else if (!want_write && m_write_watch) {
+            g_source_remove(std::exchange(m_write_watch, 0));
+        }
+    }
+
+    void close()
+    {
+        if (m_closed) {
+            return;
+        }
+        m_closed = true;
+        update_watches();
+        if (m_is_socket) {
+            ::close(m_in_fd);
+        }
+        m_streamer.reset();
+        m_out.clear();
+        m_out_sent = 0;
+        m_monitor.schedule_reap();
+    }
+
+private:
+    void read_input()
+    {
+        char buf[64 << 10];
+        const ssize_t n = ::read(m_in_fd, buf, sizeof(buf));
+        if (n < 0) {
+            if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+                close();
+            }
+            return;
+        }
+        if (n == 0) {
+            // A socket peer that leaves mid-message takes the partial
+            // message with it.  Standard input at its end leaves stdout
+            // open for events, as QEMU's stdio monitor does.
+            m_streamer.reset();
+            if (m_is_socket) {
+                close();
+            } else {
+                m_eof = true;
+            }
+            return;
+        }
+        m_streamer.feed(std::string_view(buf, static_cast<size_t>(n)),
+                        [this](qapi::Result<qapi::QObject> message) {
+                            if (m_closed || m_monitor.m_input_stopped) {
+                                return;
+                            }
+                            send(qapi::to_json(
+                                m_session.handle(std::move(message))));
+                        });
+    }
+
+    static gboolean on_readable(gint, GIOCondition, gpointer data)
+    {
+        auto *client = static_cast<Client *>(data);
+        client->read_input();
+        client->update_watches();
+        return client->m_read_watch ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+    }
+
+    static gboolean on_writable(gint, GIOCondition, gpointer data)
+    {
+        auto *client = static_cast<Client *>(data);
+        client->flush_output();
+        client->update_watches();
+        return client->m_write_watch ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+    }
+
+    Monitor &m_monitor;
+    int m_in_fd;
+    int m_out_fd;
+    bool m_is_socket;
+    JsonStreamer m_streamer;
+    QmpSession m_session;
+    std::string m_out;
+    size_t m_out_sent { 0 };
+    unsigned m_read_watch { 0 };
+    unsigned m_write_watch { 0 };
+    bool m_eof { false };
+    bool m_closed { false };
+};
+
+// ---- the monitor -----------------------------------------------------------
+
+Monitor::Monitor(VmControl &vm, MonitorLimits limits)
+    : m_vm(vm)
+    , m_limits(limits)
+{
+}
+
+Monitor::~Monitor()
+{
+    m_clients.clear();
+    m_listeners.clear();
+    if (m_reap_source) {
+        g_source_remove(m_reap_source);
+    }
+}
+
+qapi::Result<void> Monitor::add_endpoint(const QmpEndpoint &endpoint)
+{
+    if (endpoint.kind == QmpEndpoint::Kind::Stdio) {
+        if (m_stdio) {
+            return qapi::Error("stdio is already used by another -qmp");
+        }
+        m_stdio = true;
+        return {};
+    }
+    auto listener = std::make_unique<Listener>(*this, endpoint.path);
+    TRY(listener->open());
+    if (endpoint.wait) {
+        m_waiting.push_back(listener.get());
+    }
+    m_listeners.push_back(std::move(listener));
+    return {};
+}
+
+qapi::Result<void> Monitor::start()
+{
+    m_started = true;
+    for (Listener *listener : m_waiting) {
+        TRY(listener->accept_first());
+    }
+    m_waiting.clear();
+    if (m_stdio) {
+        add_client(STDIN_FILENO, STDOUT_FILENO, false);
+    }
+    for (auto &listener : m_listeners) {
+        listener->watch();
+    }
+    return {};
+}
+
+void Monitor::add_client(int in_fd, int out_fd, bool is_socket)
+{
+    m_clients.push_back(
+        std::make_unique<Client>(*this, in_fd, out_fd, is_socket));
+    Client &client = *m_clients.back();
+    client.greet();
+    client.update_watches();
+}
+
+void Monitor::emit_event(const qapi::QapiEvent &event)
+{
+    trace_qmp_event(std::string(event.name).c_str());
+    const std::string json = qapi::to_json(qmp_event_message(event));
+    for (auto &client : m_clients) {
+        // qmp-spec.rst: no events during capabilities negotiation.
+        if (!client->closed() && client->command_mode()) {
+            client->send(json);
+        }
+    }
+}
+
+void Monitor::stop_input()
+{
+    m_input_stopped = true;
+    for (auto &client : m_clients) {
+        client->update_watches();
+    }
+}
+
+void Monitor::flush(std::chrono::milliseconds budget)
+{
+    const auto deadline = std::chrono::steady_clock::now() + budget;
+    for (auto &client : m_clients) {
+        client->flush_output();
+        while (!client->closed() && client->pending() > 0) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) {
+                return;
+            }
+            client->wait_writable(static_cast<int>(left.count()));
+            client->flush_output();
+        }
+    }
+}
+
+bool Monitor::uses_stdout() const
+{
+    return m_stdio;
+}
+
+size_t Monitor::client_count() const
+{
+    size_t n = 0;
+    for (const auto &client : m_clients) {
+        n += client->closed() ? 0 : 1;
+    }
+    return n;
+}
+
+void Monitor::schedule_reap()
+{
+    if (!m_reap_source) {
+        m_reap_source = g_idle_add(
+            [](gpointer data) -> gboolean {
+                auto *monitor = static_cast<Monitor *>(data);
+                monitor->m_reap_source = 0;
+                monitor->reap();
+                return G_SOURCE_REMOVE;
+            },
+            this);
+    }
+}
+
+void Monitor::reap()
+{
+    std::erase_if(m_clients,
+                  [](const std::unique_ptr<Client> &c) { return c->closed(); });
+}
+
+} // namespace monitor

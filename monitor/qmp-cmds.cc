@@ -1,0 +1,129 @@
+#include "monitor/qmp-cmds.h"
+
+#include "monitor/qmp-session.h"
+
+#include <string>
+
+namespace monitor {
+
+qapi::VersionInfo seoib_version_info()
+{
+    return qapi::VersionInfo {
+        .qemu = { .major = SEOIB_VERSION_MAJOR,
+                  .minor = SEOIB_VERSION_MINOR,
+                  .micro = SEOIB_VERSION_MICRO },
+        .package = "seoib",
+    };
+}
+
+qapi::Result<void>
+MonitorCommands::qmp_qmp_capabilities(const qapi::QmpCapabilitiesArgs &args)
+{
+    if (m_session.command_mode()) {
+        return qapi::Error("Capabilities negotiation is already complete, "
+                           "command ignored",
+                           qapi::ErrorClass::CommandNotFound);
+    }
+    // The greeting offers nothing, so every capability asked for is
+    // unavailable; QEMU names them all, in the order given.
+    if (args.enable && !args.enable->empty()) {
+        std::string unavailable;
+        for (qapi::QMPCapability cap : *args.enable) {
+            if (!unavailable.empty()) {
+                unavailable += ", ";
+            }
+            unavailable += qapi::enum_name(cap);
+        }
+        return qapi::Error::format("Capability {} not available",
+                                   unavailable);
+    }
+    m_session.enter_command_mode();
+    return {};
+}
+
+qapi::Result<qapi::VersionInfo> MonitorCommands::qmp_query_version()
+{
+    return seoib_version_info();
+}
+
+qapi::Result<std::vector<qapi::CommandInfo>>
+MonitorCommands::qmp_query_commands()
+{
+    std::vector<qapi::CommandInfo> commands;
+    commands.reserve(qapi::QMP_COMMAND_NAMES.size());
+    for (std::string_view name : qapi::QMP_COMMAND_NAMES) {
+        commands.push_back(qapi::CommandInfo { .name = std::string(name) });
+    }
+    return commands;
+}
+
+qapi::Result<void> MonitorCommands::qmp_quit()
+{
+    m_vm.request_shutdown(qapi::ShutdownCause::HostQmpQuit);
+    return {};
+}
+
+qapi::Result<qapi::StatusInfo> MonitorCommands::qmp_query_status()
+{
+    const qapi::RunState state = m_vm.run_state();
+    return qapi::StatusInfo { .running = state == qapi::RunState::Running,
+                              .status = state };
+}
+
+qapi::Result<void> MonitorCommands::qmp_stop()
+{
+    return m_vm.stop();
+}
+
+qapi::Result<void> MonitorCommands::qmp_cont()
+{
+    return m_vm.cont();
+}
+
+qapi::Result<std::vector<qapi::ObjectPropertyInfo>>
+MonitorCommands::qmp_qom_list(const qapi::QomListArgs &args)
+{
+    return qom_list(m_vm.context(), args);
+}
+
+qapi::Result<qapi::QObject>
+MonitorCommands::qmp_qom_get(const qapi::QomGetArgs &args)
+{
+    return qom_get(m_vm.context(), args);
+}
+
+qapi::Result<void> MonitorCommands::qmp_qom_set(const qapi::QomSetArgs &args)
+{
+    return qom_set(m_vm.context(), args);
+}
+
+qapi::Result<std::vector<qapi::ObjectTypeInfo>>
+MonitorCommands::qmp_qom_list_types(const qapi::QomListTypesArgs &args)
+{
+    return qom_list_types(m_vm.context().types(), args);
+}
+
+qapi::Result<std::vector<qapi::ObjectPropertyInfo>>
+MonitorCommands::qmp_qom_list_properties(
+    const qapi::QomListPropertiesArgs &args)
+{
+    return qom_list_properties(m_vm.context().types(), args);
+}
+
+qapi::Result<std::vector<qapi::MachineInfo>>
+MonitorCommands::qmp_query_machines(const qapi::QueryMachinesArgs &args)
+{
+    return query_machines(m_vm.context().types(), args);
+}
+
+qapi::Result<qapi::KvmInfo> MonitorCommands::qmp_query_kvm()
+{
+    return m_vm.query_kvm();
+}
+
+qapi::Result<qapi::SeoibInfo> MonitorCommands::qmp_query_seoib()
+{
+    return m_vm.query_seoib();
+}
+
+} // namespace monitor
