@@ -4,6 +4,7 @@
 #include "hw/i386/pc.h"
 #include "hw/intc/ioapic.h"
 #include "accel/kvm/seoib-policy.h"
+#include "system/guest-run.h"
 
 #include <fmt/format.h>
 
@@ -74,6 +75,25 @@ void Vm::print_report(std::FILE *out) const
                              : "not advertised (bit 24 clear)");
         }
     }
+}
+
+int Vm::run_main_job(std::FILE *out, std::FILE *err)
+{
+    print_report(out);
+    const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(m_accel.get());
+    if (!kvm || kvm->irqchip() == qapi::OnOffSplit::Off) {
+        fmt::print(out, "guest:            not run (it needs an in-kernel "
+                        "LAPIC: kernel-irqchip=on or split)\n");
+        return 0;
+    }
+    auto report = run_builtin_guest(*this, GuestRunOptions {});
+    if (!report) {
+        fmt::print(err, "seoib-vm: built-in guest: {}\n",
+                   report.error().message());
+        return 1;
+    }
+    print_guest_run_report(out, report.value());
+    return 0;
 }
 
 qapi::Result<qapi::SeoibInfo> Vm::query_seoib() const
