@@ -57,10 +57,23 @@ JsonStreamer::JsonStreamer(JsonStreamLimits limits)
 {
 }
 
-void JsonStreamer::feed(std::string_view bytes, const Emit &emit)
+size_t JsonStreamer::feed(std::string_view bytes, const Emit &emit)
 {
-    for (char c : bytes) {
-        step(static_cast<unsigned char>(c), emit);
+    m_stop = false;
+    for (size_t i = 0; i < bytes.size(); i++) {
+        step(static_cast<unsigned char>(bytes[i]), emit);
+        if (m_stop) {
+            return i + 1;
+        }
+    }
+    return bytes.size();
+}
+
+void JsonStreamer::emit_message(const Emit &emit,
+                                qapi::Result<qapi::QObject> message)
+{
+    if (!emit(std::move(message))) {
+        m_stop = true;
     }
 }
 
@@ -94,7 +107,7 @@ void JsonStreamer::append(unsigned char byte, const Emit &emit)
 
 void JsonStreamer::limit_exceeded(std::string_view what, const Emit &emit)
 {
-    emit(qapi::Error(std::string(what)));
+    emit_message(emit, qapi::Error(std::string(what)));
     m_message.clear();
     m_message.shrink_to_fit();
     m_token_start = 0;
@@ -110,7 +123,8 @@ void JsonStreamer::lexical_error(unsigned char byte, const Emit &emit)
     token.push_back(static_cast<char>(byte));
     clear_message();
     m_state = State::Recovery;
-    emit(qapi::Error::format("JSON parse error, stray '{}'", excerpt(token)));
+    emit_message(emit, qapi::Error::format("JSON parse error, stray '{}'",
+                                           excerpt(token)));
 }
 
 void JsonStreamer::end_token(const Emit &emit)
@@ -140,7 +154,7 @@ void JsonStreamer::end_token(const Emit &emit)
     limits.max_tokens = m_limits.max_tokens;
     qapi::Result<qapi::QObject> value = qapi::from_json(m_message, limits);
     clear_message();
-    emit(std::move(value));
+    emit_message(emit, std::move(value));
 }
 
 void JsonStreamer::start_token(unsigned char byte, const Emit &emit)

@@ -330,7 +330,7 @@ public:
     {
         const bool want_read = !m_closed && !m_eof &&
                                !m_monitor.m_input_stopped &&
-                               pending() < m_monitor.m_limits.pause_output;
+                               m_backlog.empty() && !output_full();
         const bool want_write = !m_closed && m_is_socket && pending() > 0;
         if (want_read && !m_read_watch) {
             m_read_watch = g_unix_fd_add(m_in_fd,
@@ -360,12 +360,41 @@ public:
             ::close(m_in_fd);
         }
         m_streamer.reset();
+        m_backlog.clear();
         m_out.clear();
         m_out_sent = 0;
         m_monitor.schedule_reap();
     }
 
+    /// Runs the requests read but not yet run, until the replies waiting
+    /// for the peer reach the pause limit.
+    void run_backlog()
+    {
+        if (m_closed || m_monitor.m_input_stopped) {
+            m_backlog.clear();
+            return;
+        }
+        const size_t used = m_streamer.feed(
+            m_backlog, [this](qapi::Result<qapi::QObject> message) {
+                if (m_closed || m_monitor.m_input_stopped) {
+                    return false;
+                }
+                send(qapi::to_json(m_session.handle(std::move(message))));
+                return !output_full();
+            });
+        if (m_closed || m_monitor.m_input_stopped) {
+            m_backlog.clear();
+        } else {
+            m_backlog.erase(0, used);
+        }
+    }
+
 private:
+    bool output_full() const
+    {
+        return pending() >= m_monitor.m_limits.pause_output;
+    }
+
     void read_input()
     {
         char buf[64 << 10];
@@ -388,14 +417,8 @@ private:
             }
             return;
         }
-        m_streamer.feed(std::string_view(buf, static_cast<size_t>(n)),
-                        [this](qapi::Result<qapi::QObject> message) {
-                            if (m_closed || m_monitor.m_input_stopped) {
-                                return;
-                            }
-                            send(qapi::to_json(
-                                m_session.handle(std::move(message))));
-                        });
+        m_backlog.append(buf, static_cast<size_t>(n));
+        run_backlog();
     }
 
     static gboolean on_readable(gint, GIOCondition, gpointer data)
@@ -410,6 +433,9 @@ private:
     {
         auto *client = static_cast<Client *>(data);
         client->flush_output();
+        if (!client->output_full()) {
+            client->run_backlog();
+        }
         client->update_watches();
         return client->m_write_watch ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
     }
@@ -420,6 +446,9 @@ private:
     bool m_is_socket;
     JsonStreamer m_streamer;
     QmpSession m_session;
+    /// Requests read and not yet run: at most one read's worth, kept while
+    /// the peer is slow to take its replies.
+    std::string m_backlog;
     std::string m_out;
     size_t m_out_sent { 0 };
     unsigned m_read_watch { 0 };

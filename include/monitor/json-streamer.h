@@ -45,15 +45,18 @@ struct JsonStreamLimits {
 class JsonStreamer {
 public:
     /// Receives each message as it completes: its value, or the error to
-    /// report for it (always GenericError, with QEMU's text).
-    using Emit = std::function<void(qapi::Result<qapi::QObject>)>;
+    /// report for it (always GenericError, with QEMU's text).  Returns
+    /// false to stop feeding after this message.
+    using Emit = std::function<bool(qapi::Result<qapi::QObject>)>;
 
     explicit JsonStreamer(JsonStreamLimits limits = {});
 
     /// Consumes `bytes`, calling `emit` once per message completed by them,
-    /// in input order.  A message may span any number of calls.  Never
-    /// aborts, whatever the bytes.
-    void feed(std::string_view bytes, const Emit &emit);
+    /// in input order.  A message may span any number of calls.  Returns
+    /// how many bytes were consumed: all of them, unless `emit` asked to
+    /// stop; the rest is to be fed again later.  Never aborts, whatever the
+    /// bytes.
+    size_t feed(std::string_view bytes, const Emit &emit);
 
     /// Forgets a partially received message (the peer went away).
     void reset();
@@ -92,6 +95,7 @@ private:
     /// Reports a limit and skips the rest of the message.
     void limit_exceeded(std::string_view what, const Emit &emit);
     void clear_message();
+    void emit_message(const Emit &emit, qapi::Result<qapi::QObject> message);
 
     JsonStreamLimits m_limits;
     State m_state { State::Start };
@@ -104,6 +108,8 @@ private:
     long m_brackets { 0 };
     /// The message broke a limit: lex to its end without keeping it.
     bool m_discarding { false };
+    /// The consumer asked to stop feeding.
+    bool m_stop { false };
 };
 
 } // namespace monitor

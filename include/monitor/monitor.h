@@ -5,9 +5,9 @@
  * Each client has its own JsonStreamer and QmpSession.  Requests run one
  * after the other on the main loop, so commands never race with each other
  * or with the run state; replies go out in request order.  A client that
- * stops reading its replies is not read from until it catches up, and one
- * that lets them pile up beyond a hard limit is disconnected, so no client
- * can make the monitor hold unbounded memory.
+ * does not read its replies has no further request run, nor read, until it
+ * catches up, and one that lets events pile up beyond a hard limit is
+ * disconnected, so no client can make the monitor hold unbounded memory.
  *
  * Sockets are created owner-only (0600), a stale socket file (nobody
  * listening) is replaced, and the file is removed when the Monitor goes
@@ -57,9 +57,11 @@ qapi::Result<QmpEndpoint> parse_qmp_endpoint(
 struct MonitorLimits {
     /// Per message; see JsonStreamLimits.
     JsonStreamLimits json {};
-    /// Unread replies beyond this pause reading from their client.
+    /// Unread output from which a client's requests wait, unread and not
+    /// run, until it takes its replies.
     size_t pause_output { size_t { 1 } << 20 };
-    /// Unread replies and events beyond this disconnect their client.
+    /// Unread output that disconnects the client; only events sent to a
+    /// client that never reads get there.
     size_t max_output { size_t { 64 } << 20 };
 };
 

@@ -25,6 +25,7 @@ std::vector<std::string> feed(JsonStreamer &streamer, std::string_view input)
     streamer.feed(input, [&](qapi::Result<qapi::QObject> message) {
         out.push_back(message ? qapi::to_json(message.value())
                               : "error: " + message.error().message());
+        return true;
     });
     return out;
 }
@@ -119,6 +120,23 @@ TEST(JsonStreamer, ByteAtATimeGivesTheSameMessages)
     EXPECT_EQ(bytewise, feed_all(input));
 }
 
+TEST(JsonStreamer, ConsumerCanStopAfterAMessageAndFeedTheRestLater)
+{
+    const std::string input = R"({"a": 1} {"b": 2} {"c": 3})";
+    JsonStreamer streamer;
+    std::vector<std::string> first;
+
+    const size_t used =
+        streamer.feed(input, [&](qapi::Result<qapi::QObject> message) {
+            first.push_back(qapi::to_json(message.value()));
+            return false;
+        });
+    const auto rest = feed(streamer, std::string_view(input).substr(used));
+
+    EXPECT_EQ(first, std::vector<std::string> { R"({"a": 1})" });
+    EXPECT_EQ(rest, (std::vector<std::string> { R"({"b": 2})", R"({"c": 3})" }));
+}
+
 TEST(JsonStreamer, ResetDropsThePartialMessage)
 {
     JsonStreamer streamer;
@@ -186,7 +204,7 @@ TEST(JsonStreamer, RandomBytesNeverHoldMoreThanTheLimit)
     for (int i = 0; i < 200000; i++) {
         const char c = alphabet[rng() % alphabet.size()];
         streamer.feed(std::string_view(&c, 1),
-                      [](qapi::Result<qapi::QObject>) {});
+                      [](qapi::Result<qapi::QObject>) { return true; });
         largest = std::max(largest, streamer.pending_bytes());
     }
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
@@ -235,6 +236,34 @@ TEST(QmpProtocol, ClientLeavingMidMessageHarmsNoOne)
 
     EXPECT_EQ(status, PRELAUNCH);
     EXPECT_EQ(newcomer.execute("query-status"), PRELAUNCH);
+}
+
+TEST(QmpProtocol, ClientThatReadsLateStillGetsEveryReply)
+{
+    VmProcess vm;
+    QmpClient client = vm.connect();
+    client.negotiate();
+    // About 100 MB of replies, more than the monitor holds for one client:
+    // it has to stop running requests until the client reads.
+    constexpr int REQUESTS = 250;
+    std::string requests;
+    for (int i = 0; i < REQUESTS; i++) {
+        requests += R"({"execute": "query-machines",)"
+                    R"( "arguments": {"compat-props": true}, "id": )" +
+                    std::to_string(i) + "}\n";
+    }
+
+    client.send_raw(requests);
+    std::vector<int> ids;
+    for (int i = 0; i < REQUESTS; i++) {
+        const auto reply = client.receive_response();
+        const QObject *id = reply ? reply->get("id") : nullptr;
+        ids.push_back(id && id->as_int() ? static_cast<int>(*id->as_int()) : -1);
+    }
+
+    std::vector<int> expected(REQUESTS);
+    std::iota(expected.begin(), expected.end(), 0);
+    EXPECT_EQ(ids, expected);
 }
 
 // ---- several clients -----------------------------------------------------------
