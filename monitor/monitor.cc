@@ -390,6 +390,15 @@ public:
     }
 
 private:
+    /// A socket whose peer sent its last byte closes once its replies are
+    /// out.
+    void close_if_done()
+    {
+        if (m_is_socket && m_eof && m_backlog.empty() && pending() == 0) {
+            close();
+        }
+    }
+
     bool output_full() const
     {
         return pending() >= m_monitor.m_limits.pause_output;
@@ -406,15 +415,13 @@ private:
             return;
         }
         if (n == 0) {
-            // A socket peer that leaves mid-message takes the partial
-            // message with it.  Standard input at its end leaves stdout
+            // A peer that leaves mid-message takes the partial message with
+            // it.  One that only shut down its sending side still gets the
+            // replies on their way; standard input at its end leaves stdout
             // open for events, as QEMU's stdio monitor does.
             m_streamer.reset();
-            if (m_is_socket) {
-                close();
-            } else {
-                m_eof = true;
-            }
+            m_eof = true;
+            close_if_done();
             return;
         }
         m_backlog.append(buf, static_cast<size_t>(n));
@@ -436,6 +443,7 @@ private:
         if (!client->output_full()) {
             client->run_backlog();
         }
+        client->close_if_done();
         client->update_watches();
         return client->m_write_watch ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
     }

@@ -134,7 +134,8 @@ TEST(JsonStreamer, ConsumerCanStopAfterAMessageAndFeedTheRestLater)
     const auto rest = feed(streamer, std::string_view(input).substr(used));
 
     EXPECT_EQ(first, std::vector<std::string> { R"({"a": 1})" });
-    EXPECT_EQ(rest, (std::vector<std::string> { R"({"b": 2})", R"({"c": 3})" }));
+    EXPECT_EQ(rest,
+              (std::vector<std::string> { R"({"b": 2})", R"({"c": 3})" }));
 }
 
 TEST(JsonStreamer, ResetDropsThePartialMessage)

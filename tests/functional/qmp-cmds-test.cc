@@ -216,8 +216,8 @@ TEST_F(QomCommandsTest, QomListTypesWithoutFilterListsEveryConcreteType)
 
 TEST_F(QomCommandsTest, QomListPropertiesGivesClassPropertiesWithDefaults)
 {
-    auto props =
-        monitor::qom_list_properties(ctx.types(), { .q_typename = "test-gadget" });
+    auto props = monitor::qom_list_properties(
+        ctx.types(), { .q_typename = "test-gadget" });
 
     ASSERT_TRUE(props);
     EXPECT_EQ(qapi::to_qobject(props.value()),
@@ -228,7 +228,8 @@ TEST_F(QomCommandsTest, QomListPropertiesGivesClassPropertiesWithDefaults)
 
 TEST_F(QomCommandsTest, QomListPropertiesOfUnknownTypeIsDeviceNotFound)
 {
-    auto props = monitor::qom_list_properties(ctx.types(), { .q_typename = "nope" });
+    auto props =
+        monitor::qom_list_properties(ctx.types(), { .q_typename = "nope" });
 
     ASSERT_FALSE(props);
     EXPECT_EQ(props.error().error_class(), qapi::ErrorClass::DeviceNotFound);

@@ -180,7 +180,7 @@ std::string make_temp_dir()
     return dir;
 }
 
-// ---- QmpClient ---------------------------------------------------------------
+// ---- QmpClient --------------------------------------------------------------
 
 QmpClient::QmpClient(const std::string &path)
 {
@@ -222,6 +222,13 @@ void QmpClient::close()
 {
     if (m_fd >= 0) {
         ::close(std::exchange(m_fd, -1));
+    }
+}
+
+void QmpClient::shutdown_sending()
+{
+    if (::shutdown(m_fd, SHUT_WR) < 0) {
+        fail_errno("shutdown");
     }
 }
 
@@ -280,7 +287,7 @@ void QmpClient::negotiate()
     }
 }
 
-// ---- VmProcess ---------------------------------------------------------------
+// ---- VmProcess --------------------------------------------------------------
 
 VmProcess::VmProcess(VmOptions options)
     : m_dir(make_temp_dir())

@@ -40,7 +40,8 @@ namespace qmp_test {
 inline constexpr std::string_view MODEL_ACCEL =
     "kvm,kernel=model,kernel-irqchip=split";
 /// The real KVM (tests using it skip when /dev/kvm cannot be opened).
-inline constexpr std::string_view HOST_ACCEL = "kvm,kernel=host,kernel-irqchip=split";
+inline constexpr std::string_view HOST_ACCEL =
+    "kvm,kernel=host,kernel-irqchip=split";
 
 /// Whether /dev/kvm can be opened.
 bool host_kvm_available();
@@ -78,7 +79,9 @@ public:
     void negotiate();
     /// Events received so far and not yet taken.
     std::deque<qapi::QObject> &events() { return m_events; }
-    /// Half-closes or closes the connection.
+    /// Shuts down the sending side only; replies still arrive.
+    void shutdown_sending();
+    /// Closes the connection.
     void close();
 
 private:

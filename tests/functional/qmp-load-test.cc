@@ -31,8 +31,9 @@ struct ClientResult {
 
 std::string request_text(int client, int n)
 {
-    return R"({"execute": "qom-get", "arguments": {"path": "/machine/q35/ioapic",)"
-           R"( "property": "version"}, "id": ")" +
+    return R"({"execute": "qom-get", "arguments": )"
+           R"({"path": "/machine/q35/ioapic", "property": "version"},)"
+           R"( "id": ")" +
            std::to_string(client) + "-" + std::to_string(n) + "\"}\n";
 }
 

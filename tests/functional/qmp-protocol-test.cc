@@ -61,7 +61,7 @@ bool exited_with(int status, int code)
     return WIFEXITED(status) && WEXITSTATUS(status) == code;
 }
 
-// ---- greeting and negotiation -------------------------------------------------
+// ---- greeting and negotiation -----------------------------------------------
 
 TEST(QmpProtocol, GreetingHasQemusShapeAndNoCapabilities)
 {
@@ -93,14 +93,15 @@ TEST(QmpProtocol, IdIsEchoedWithTheResponse)
     QmpClient client = vm.connect();
     client.negotiate();
 
-    client.send(json(R"({"execute": "query-status", "id": ["any", {"v": 1}]})"));
+    client.send(
+        json(R"({"execute": "query-status", "id": ["any", {"v": 1}]})"));
 
     EXPECT_EQ(client.receive_response(),
               json(R"({"return": {"running": false, "status": "prelaunch"},
                        "id": ["any", {"v": 1}]})"));
 }
 
-// ---- errors -------------------------------------------------------------------
+// ---- errors -----------------------------------------------------------------
 
 struct ErrorCase {
     const char *input;
@@ -216,7 +217,8 @@ TEST(QmpProtocol, ControlCharacterResetsAnUnfinishedMessage)
     const auto reset = client.receive_response();
     const QObject status = client.execute("query-status");
 
-    EXPECT_EQ(reset, error_of("GenericError", "JSON parse error, stray '\x01'"));
+    EXPECT_EQ(reset,
+              error_of("GenericError", "JSON parse error, stray '\x01'"));
     EXPECT_EQ(status, PRELAUNCH);
 }
 
@@ -258,7 +260,8 @@ TEST(QmpProtocol, ClientThatReadsLateStillGetsEveryReply)
     for (int i = 0; i < REQUESTS; i++) {
         const auto reply = client.receive_response();
         const QObject *id = reply ? reply->get("id") : nullptr;
-        ids.push_back(id && id->as_int() ? static_cast<int>(*id->as_int()) : -1);
+        ids.push_back(id && id->as_int() ? static_cast<int>(*id->as_int())
+                                         : -1);
     }
 
     std::vector<int> expected(REQUESTS);
@@ -266,7 +269,30 @@ TEST(QmpProtocol, ClientThatReadsLateStillGetsEveryReply)
     EXPECT_EQ(ids, expected);
 }
 
-// ---- several clients -----------------------------------------------------------
+TEST(QmpProtocol, ClientThatStopsSendingGetsItsRepliesThenTheEnd)
+{
+    VmProcess vm;
+    QmpClient client = vm.connect();
+    client.negotiate();
+    constexpr int REQUESTS = 40; // about 16 MB of replies
+    std::string requests;
+    for (int i = 0; i < REQUESTS; i++) {
+        requests += R"({"execute": "query-machines",)"
+                    R"( "arguments": {"compat-props": true}})"
+                    "\n";
+    }
+
+    client.send_raw(requests);
+    client.shutdown_sending();
+    int replies = 0;
+    while (auto reply = client.receive_response()) {
+        replies += reply->get("return") ? 1 : 0;
+    }
+
+    EXPECT_EQ(replies, REQUESTS);
+}
+
+// ---- several clients --------------------------------------------------------
 
 TEST(QmpProtocol, TwoClientsAreServedAtOnce)
 {
@@ -315,7 +341,7 @@ TEST(QmpProtocol, NoEventsDuringNegotiation)
     EXPECT_EQ(negotiating.receive(), RETURN_EMPTY);
 }
 
-// ---- run state -----------------------------------------------------------------
+// ---- run state --------------------------------------------------------------
 
 TEST(QmpRunState, StoppedStartThenContThenQuit)
 {
@@ -402,7 +428,7 @@ TEST(QmpRunState, QuitSendsShutdownToEveryClient)
     EXPECT_EQ(event_name(seen_by_b), "SHUTDOWN");
 }
 
-// ---- the socket file ---------------------------------------------------------
+// ---- the socket file --------------------------------------------------------
 
 TEST(QmpSocket, IsOwnerOnly)
 {
@@ -454,7 +480,7 @@ TEST(QmpSocket, StaleSocketFileIsReplaced)
     ::rmdir(dir.c_str());
 }
 
-// ---- -qmp on the command line ----------------------------------------------------
+// ---- -qmp on the command line -----------------------------------------------
 
 struct CliCase {
     std::string qmp;

@@ -52,7 +52,8 @@ public:
     }
     qapi::Result<qapi::SeoibInfo> query_seoib() const override
     {
-        return qapi::Error("KVM is not in use", qapi::ErrorClass::KVMMissingCap);
+        return qapi::Error("KVM is not in use",
+                           qapi::ErrorClass::KVMMissingCap);
     }
 
     qapi::RunState state { qapi::RunState::Prelaunch };
@@ -65,7 +66,10 @@ private:
 
 class QmpSessionTest : public testing::Test {
 protected:
-    QObject request(std::string_view text) { return session.handle(json(text)); }
+    QObject request(std::string_view text)
+    {
+        return session.handle(json(text));
+    }
 
     void negotiate()
     {
@@ -92,7 +96,8 @@ TEST_F(QmpSessionTest, CommandBeforeNegotiationIsCommandNotFound)
     const QObject response = request(R"({"execute": "query-status"})");
 
     EXPECT_EQ(response, json(R"({"error": {"class": "CommandNotFound",
-        "desc": "Expecting capabilities negotiation with 'qmp_capabilities'"}})"));
+        "desc": "Expecting capabilities negotiation with )"
+                             R"('qmp_capabilities'"}})"));
 }
 
 TEST_F(QmpSessionTest, NegotiationEntersCommandMode)
@@ -109,7 +114,8 @@ TEST_F(QmpSessionTest, SecondNegotiationIsCommandNotFound)
     const QObject response = request(R"({"execute": "qmp_capabilities"})");
 
     EXPECT_EQ(response, json(R"({"error": {"class": "CommandNotFound",
-        "desc": "Capabilities negotiation is already complete, command ignored"}})"));
+        "desc": "Capabilities negotiation is already complete, )"
+                             R"(command ignored"}})"));
 }
 
 TEST_F(QmpSessionTest, CapabilityNotOfferedIsRefusedAndNegotiationGoesOn)
@@ -188,7 +194,8 @@ const ShapeCase SHAPE_CASES[] = {
       "Parameter 'x' is unexpected" },
 };
 
-INSTANTIATE_TEST_SUITE_P(Qemu, QmpSessionShapes, testing::ValuesIn(SHAPE_CASES));
+INSTANTIATE_TEST_SUITE_P(Qemu, QmpSessionShapes,
+                         testing::ValuesIn(SHAPE_CASES));
 
 TEST_F(QmpSessionTest, QuitAsksTheVmToShutDown)
 {
