@@ -342,6 +342,13 @@ QmpClient VmProcess::connect() const
     return QmpClient(m_socket);
 }
 
+void VmProcess::signal(int signum) const
+{
+    if (::kill(m_pid, signum) < 0) {
+        fail_errno("kill");
+    }
+}
+
 int VmProcess::wait()
 {
     int status = 0;

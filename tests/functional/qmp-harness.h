@@ -111,6 +111,8 @@ public:
     const std::string &socket_path() const { return m_socket; }
     /// A new client on the socket, greeting read.
     QmpClient connect() const;
+    /// Sends `signum` to the process.
+    void signal(int signum) const;
     /// Waits for the process to exit; returns its wait status.
     int wait();
     /// The stdio monitor's greeting.

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <csignal>
+
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -73,6 +75,15 @@ TEST(QmpProtocol, GreetingHasQemusShapeAndNoCapabilities)
               json(R"({"QMP": {"version": {"qemu": {"major": 0, "minor": 1,
                        "micro": 0}, "package": "seoib"},
                        "capabilities": []}})"));
+}
+
+TEST(QmpProtocol, StdioMonitorGreetsAsTheSocketDoes)
+{
+    VmProcess vm;
+
+    QmpClient client = vm.connect();
+
+    EXPECT_EQ(vm.stdio_greeting(), client.greeting());
 }
 
 TEST(QmpProtocol, CommandBeforeNegotiationIsCommandNotFound)
@@ -426,6 +437,23 @@ TEST(QmpRunState, QuitSendsShutdownToEveryClient)
     const auto seen_by_b = b.receive();
 
     EXPECT_EQ(event_name(seen_by_b), "SHUTDOWN");
+}
+
+TEST(QmpRunState, TerminationSignalSendsShutdownAndExitsCleanly)
+{
+    VmProcess vm;
+    QmpClient client = vm.connect();
+    client.negotiate();
+
+    vm.signal(SIGTERM);
+    const auto shutdown = client.receive();
+    const int status = vm.wait();
+
+    const QObject *data = shutdown ? shutdown->get("data") : nullptr;
+    EXPECT_EQ(data ? *data : QObject(),
+              json(R"({"guest": false, "reason": "host-signal"})"));
+    EXPECT_TRUE(exited_with(status, 0));
+    EXPECT_NE(::access(vm.socket_path().c_str(), F_OK), 0);
 }
 
 // ---- the socket file --------------------------------------------------------
