@@ -446,6 +446,13 @@ qapi::Result<qapi::QObject> Object::get_property(std::string_view name) const
     return p->get(*this);
 }
 
+void Object::register_properties(ObjectClass &oc)
+{
+    oc.add_property(std::make_unique<AccessorProperty<Object, std::string>>(
+        "type", [](const Object &o) { return std::string(o.qom_type()); },
+        nullptr));
+}
+
 qapi::Result<void> Object::check_property_set(const ObjectProperty &) const
 {
     return {};

@@ -87,7 +87,9 @@ public:
         m_monitor->emit_event(qapi::qapi_event_resume());
         if (!m_job_done) {
             m_job_done = true;
-            m_vm.print_report(m_report_out);
+            // The guest runs once, when the VM first runs.  A failure is
+            // reported; the VM and the monitor carry on.
+            m_vm.run_main_job(m_report_out, stderr);
             std::fflush(m_report_out);
         }
         return {};
@@ -222,8 +224,7 @@ int run_vm(Vm &vm, const CommandLine &cl)
                    vm.machine().machine_class().machine_name);
         return 0;
     }
-    vm.print_report(stdout);
-    return 0;
+    return vm.run_main_job(stdout, stderr);
 }
 
 } // namespace sysemu

@@ -246,6 +246,10 @@ public:
     /// qom-get.
     qapi::Result<qapi::QObject> get_property(std::string_view name) const;
 
+    /// Declares "type" (read-only, the QOM type name), which every object
+    /// has in QEMU.
+    static void register_properties(ObjectClass &oc);
+
     /// The single gate every property write passes (string, QObject, typed).
     /// Devices refuse writes after realize, the accelerator after init.
     virtual qapi::Result<void> check_property_set(

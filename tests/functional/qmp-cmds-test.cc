@@ -101,7 +101,8 @@ TEST_F(QomCommandsTest, QomListGivesNameAndTypeOfEveryProperty)
 
     ASSERT_TRUE(props);
     EXPECT_EQ(qapi::to_qobject(props.value()),
-              json(R"([{"name": "size", "type": "uint32"},
+              json(R"([{"name": "type", "type": "str"},
+                       {"name": "size", "type": "uint32"},
                        {"name": "label", "type": "str"},
                        {"name": "w", "type": "child<test-gadget>"},
                        {"name": "inner", "type": "child<test-gadget>"}])"));
@@ -221,7 +222,8 @@ TEST_F(QomCommandsTest, QomListPropertiesGivesClassPropertiesWithDefaults)
 
     ASSERT_TRUE(props);
     EXPECT_EQ(qapi::to_qobject(props.value()),
-              json(R"([{"name": "size", "type": "uint32",
+              json(R"([{"name": "type", "type": "str"},
+                       {"name": "size", "type": "uint32",
                         "description": "how big", "default-value": 7},
                        {"name": "label", "type": "str"}])"));
 }

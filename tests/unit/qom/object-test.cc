@@ -295,11 +295,13 @@ TEST_F(ObjectTree, PropertyIterationListsClassThenInstanceProperties)
     std::vector<std::string> names;
     machine->for_each_property(
         [&](const qom::ObjectProperty &p) { names.push_back(p.name()); });
-    EXPECT_EQ(names, (std::vector<std::string> { "bridge", "unattached" }));
+    EXPECT_EQ(names,
+              (std::vector<std::string> { "type", "bridge", "unattached" }));
     names.clear();
     dog->for_each_property(
         [&](const qom::ObjectProperty &p) { names.push_back(p.name()); });
-    EXPECT_EQ(names, std::vector<std::string> { "legs" });
+    EXPECT_EQ(names, (std::vector<std::string> { "type", "legs" }));
+    EXPECT_EQ(dog->get_property("type").value(), qapi::QObject("test-dog"));
 }
 
 TEST_F(ObjectTree, GetAndSetByPathAndName)
