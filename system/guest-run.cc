@@ -637,14 +637,28 @@ void print_guest_run_report(std::FILE *out, const GuestRunReport &report)
             fmt::print(out, "guest:   {} x {}\n", count, line);
         }
     }
-    fmt::print(out, "guest: {}{}\n",
+    // The payload keeps Windows' directed-EOI order (LAPIC EOI before the
+    // device is serviced) whether or not SVR bit 12 stuck; say which case a
+    // storm is.
+    const bool seoib_stuck = report.svr & 0x1000;
+    std::string why;
+    if (report.storm) {
+        why = seoib_stuck
+                  ? " -- the guest asked to suppress EOI broadcasts and KVM "
+                    "broadcast anyway"
+                  : " -- suppression was not available (SVR bit 12 did not "
+                    "stick); a guest that sees LVR bit 24 clear services "
+                    "the device before its EOI";
+    }
+    fmt::print(out, "guest: {}{}{}\n",
                report.storm ? "interrupt storm: the line was re-injected "
                               "before the guest serviced the device"
                             : "no storm: every line was serviced before it "
                               "was delivered again",
                report.reinjections_inferred
                    ? " (in-kernel IOAPIC: re-injections inferred)"
-                   : "");
+                   : "",
+               why);
 }
 
 } // namespace sysemu
