@@ -471,6 +471,20 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
 
     // 3. the machine object; its compat list enters the machine slot first.
     qom::Ref<hw::MachineState> machine = TRY(hw::create_machine(ctx, *mc));
+    // Entries on types seoib does not model stay in the list (query-machines
+    // shows them) and can never apply; say so where someone looks.
+    if (trace::event_enabled(TRACE_MACHINE_COMPAT_UNMODELLED)) {
+        for (size_t i = 0; i < mc->compat_props.size(); i++) {
+            const qom::CompatProperty &e = mc->compat_props[i];
+            if (!ctx.types().find_class(e.driver)) {
+                const std::string driver(e.driver), property(e.property),
+                    value(e.value);
+                trace_machine_compat_unmodelled(
+                    mc->machine_name.c_str(), mc->compat_origins[i].c_str(),
+                    driver.c_str(), property.c_str(), value.c_str());
+            }
+        }
+    }
     for (const QemuOpt &o : machine_props) {
         TRY(machine->parse_property(o.name, o.value));
     }

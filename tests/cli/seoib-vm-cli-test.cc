@@ -225,6 +225,21 @@ TEST_P(SeoibVmCli, StatusAndMessagesAsQemu)
 INSTANTIATE_TEST_SUITE_P(Table, SeoibVmCli, ::testing::ValuesIn(cli_cases),
                          [](const auto &info) { return info.param.name; });
 
+TEST(SeoibVmCli, UnmodelledCompatEntriesAreReportedNotDropped)
+{
+    cli_test::Run run = cli_test::run_seoib_vm(
+        { "-M", "pc-q35-10.2", "-accel", "kvm,kernel=model,kernel-irqchip=split",
+          "-trace", "machine_compat_unmodelled" });
+    ASSERT_EQ(run.status, 0) << run.err;
+    EXPECT_NE(run.err.find("pc-q35-10.2: hw_compat_10_2: scsi-block.migrate-pr=off "
+                           "kept, not applied"),
+              std::string::npos)
+        << run.err;
+    // Entries on modelled types apply and are not reported.
+    EXPECT_EQ(run.err.find("x-seoib-legacy"), std::string::npos) << run.err;
+    EXPECT_NE(run.out.find("quirked in effect"), std::string::npos);
+}
+
 TEST(SeoibVmCli, ErrorIsOneLineExceptQemusTwoLineMachineHint)
 {
     cli_test::Run run = cli_test::run_seoib_vm({ "-foo", "-bar" });
