@@ -46,6 +46,7 @@ void CompatList::build_index(const TypeRegistry &registry)
     for (uint32_t i = 0; i < m_props.size(); i++) {
         const ObjectClass *klass = registry.find_class(m_props[i].driver);
         if (!klass) {
+            m_unmodelled.push_back(i);
             continue;
         }
         auto it = std::find_if(m_by_driver.begin(), m_by_driver.end(),

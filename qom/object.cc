@@ -393,8 +393,6 @@ qapi::Error property_not_found(const Object &obj, std::string_view name)
 }
 } // namespace
 
-/// The property a write may go to: it exists, it is writable, and the
-/// object allows writes now (the one gate, check_property_set).
 qapi::Result<const ObjectProperty *>
 Object::writable_property(std::string_view name) const
 {

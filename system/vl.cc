@@ -474,15 +474,14 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
     // Entries on types seoib does not model stay in the list (query-machines
     // shows them) and can never apply; say so where someone looks.
     if (trace::event_enabled(TRACE_MACHINE_COMPAT_UNMODELLED)) {
-        for (size_t i = 0; i < mc->compat_props.size(); i++) {
-            const qom::CompatProperty &e = mc->compat_props[i];
-            if (!ctx.types().find_class(e.driver)) {
-                const std::string driver(e.driver), property(e.property),
-                    value(e.value);
-                trace_machine_compat_unmodelled(
-                    mc->machine_name.c_str(), mc->compat_origins[i].c_str(),
-                    driver.c_str(), property.c_str(), value.c_str());
-            }
+        const auto list = mc->compat_list(ctx.types());
+        for (uint32_t i : list->unmodelled()) {
+            const qom::CompatProperty &e = list->props()[i];
+            const std::string driver(e.driver), property(e.property),
+                value(e.value), origin(list->origin(i));
+            trace_machine_compat_unmodelled(mc->machine_name.c_str(),
+                                            origin.c_str(), driver.c_str(),
+                                            property.c_str(), value.c_str());
         }
     }
     for (const QemuOpt &o : machine_props) {

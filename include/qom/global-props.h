@@ -60,6 +60,9 @@ public:
     }
     /// Indices of the entries whose driver is exactly `type`, in order.
     std::span<const uint32_t> entries_for(const ObjectClass &type) const;
+    /// Indices of the entries whose driver no registered type has: kept in
+    /// the list, never applied.
+    std::span<const uint32_t> unmodelled() const { return m_unmodelled; }
 
 private:
     void build_index(const TypeRegistry &registry);
@@ -68,6 +71,7 @@ private:
     std::vector<std::string> m_origins;
     std::vector<std::pair<const ObjectClass *, std::vector<uint32_t>>>
         m_by_driver;
+    std::vector<uint32_t> m_unmodelled;
 };
 
 /// QEMU's GlobalProperty, plus where it came from: the sugar and user

@@ -255,13 +255,16 @@ public:
     virtual qapi::Result<void> check_property_set(
         const ObjectProperty &prop) const;
 
+    /// The property a write named `name` goes to: it exists, is writable,
+    /// and the object allows writes now (check_property_set).  Every write
+    /// path -- string, QObject, typed -- starts here.
+    qapi::Result<const ObjectProperty *>
+    writable_property(std::string_view name) const;
+
 protected:
     Object();
 
 private:
-    qapi::Result<const ObjectProperty *>
-    writable_property(std::string_view name) const;
-
     friend class Context;
     friend class TypeRegistry;
     friend class ChildProperty;

@@ -440,14 +440,9 @@ qapi::Result<T> property_get(const Object &obj, PropertyKey<T> key)
 template <PropertyValue T>
 qapi::Result<void> property_set(Object &obj, PropertyKey<T> key, T value)
 {
-    const ObjectProperty *p = obj.find_property(key.name);
-    if (!p) {
-        return qapi::Error::format("Property '{}.{}' not found",
-                                   obj.qom_type(), key.name);
-    }
+    const ObjectProperty *p = TRY(obj.writable_property(key.name));
     const auto *typed = dynamic_cast<const TypedProperty<T> *>(p);
     assert(typed && "PropertyKey type does not match the property");
-    TRY(obj.check_property_set(*p));
     return typed->set_value(obj, std::move(value));
 }
 

@@ -131,6 +131,14 @@ TEST(PCMachineTypes, UnmodelledDriversAreKeptNotDropped)
     EXPECT_TRUE(unmodelled.contains("x86_64-cpu"));
     EXPECT_FALSE(unmodelled.contains("q35-pcihost"));
     EXPECT_FALSE(unmodelled.contains("kvm-accel"));
+
+    // The machine's compat list records the same entries as unmodelled.
+    auto list = mc.compat_list(*builtin());
+    std::set<std::string_view> recorded;
+    for (uint32_t i : list->unmodelled()) {
+        recorded.insert(list->props()[i].driver);
+    }
+    EXPECT_EQ(recorded, unmodelled);
 }
 
 // ---- precedence through the real compat tables ------------------------------
