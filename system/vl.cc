@@ -94,6 +94,45 @@ qapi::Result<GlobalOption> parse_global(std::string_view arg)
     return GlobalOption { *driver, *property, *value, {} };
 }
 
+namespace {
+
+/// QEMU 7.2's DisplayOptions for "-display none": the members common to
+/// every display, checked as its keyval visitor checks them.  Nothing of
+/// them has an effect without a display.
+qapi::Result<void> parse_display_none(const QemuOpts &opts,
+                                      std::vector<std::string> &warnings)
+{
+    for (const QemuOpt &o : opts.opts) {
+        if (o.name == "type") {
+            continue;
+        }
+        if (o.name == "full-screen" || o.name == "show-cursor" ||
+            o.name == "window-close") {
+            TRY(qom::PropertyCodec<bool>::parse(o.name, o.value));
+            if (o.name == "window-close") {
+                warnings.emplace_back("window-close is only valid for GTK and "
+                                      "SDL, ignoring option");
+            }
+        } else if (o.name == "gl") {
+            static constexpr std::string_view modes[] = { "off", "on", "core",
+                                                          "es" };
+            if (std::find(std::begin(modes), std::end(modes), o.value) ==
+                std::end(modes)) {
+                return qapi::Error::format(
+                    "Parameter 'gl' does not accept value '{}'", o.value);
+            }
+            if (o.value != "off") {
+                return qapi::Error("OpenGL is not supported by the display");
+            }
+        } else {
+            return qapi::Error::format("Parameter '{}' is unexpected", o.name);
+        }
+    }
+    return {};
+}
+
+} // namespace
+
 qapi::Result<CommandLine>
 parse_command_line(std::span<const std::string_view> args)
 {
@@ -149,6 +188,7 @@ parse_command_line(std::span<const std::string_view> args)
                 return qapi::Error::format("Display '{}' is not available.",
                                            type);
             }
+            TRY(at(where, parse_display_none(opts, cl.warnings)));
         } else if (name == "version") {
             cl.show_version = true;
         } else if (name == "h" || name == "help") {
@@ -305,73 +345,31 @@ void report_error(const qapi::Error &e)
     fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, e.message());
 }
 
-qapi::Result<hw::CpuTopology> parse_smp(const QemuOpts &opts,
-                                        const hw::MachineClass &mc)
+/// -smp as QEMU 7.2 reads it: keyval into the SMPConfiguration visitor,
+/// whose texts name the member as "smp.KEY".
+qapi::Result<hw::SMPConfiguration> parse_smp(const QemuOpts &opts)
 {
-    static constexpr std::string_view keys[] = { "cpus",  "maxcpus",
-                                                 "sockets", "dies",
-                                                 "cores", "threads" };
-    TRY(qemu_opts_validate(opts, keys));
-    std::map<std::string, unsigned, std::less<>> v;
-    for (std::string_view key : keys) {
-        if (auto s = opts.get(key)) {
-            auto n = qom::PropertyCodec<uint32_t>::parse(key, *s);
-            if (!n) {
-                return qapi::Error::format("Parameter 'smp.{}' expects integer",
-                                           key);
-            }
-            if (n.value() == 0) {
-                return qapi::Error(
-                    "Invalid CPU topology: CPU topology parameters must be "
-                    "greater than zero");
-            }
-            v[std::string(key)] = n.value();
-        }
-    }
-    auto get = [&](std::string_view k) -> unsigned {
-        auto it = v.find(k);
-        return it == v.end() ? 0 : it->second;
+    hw::SMPConfiguration config;
+    const std::pair<std::string_view, std::optional<int64_t> *> members[] = {
+        { "cpus", &config.cpus },       { "maxcpus", &config.maxcpus },
+        { "sockets", &config.sockets }, { "dies", &config.dies },
+        { "cores", &config.cores },     { "threads", &config.threads },
     };
-    hw::CpuTopology t;
-    unsigned cpus = get("cpus");
-    unsigned maxcpus = get("maxcpus");
-    t.dies = get("dies") ? get("dies") : 1;
-    t.threads = get("threads") ? get("threads") : 1;
-    t.sockets = get("sockets");
-    t.cores = get("cores");
-    // QEMU's machine_parse_smp_config: fill the gaps, preferring cores.
-    unsigned total = maxcpus ? maxcpus : (cpus ? cpus : 1);
-    if (!t.sockets && !t.cores) {
-        t.sockets = 1;
-        t.cores = std::max(1U, total / (t.dies * t.threads));
-    } else if (!t.sockets) {
-        t.sockets = std::max(1U, total / (t.dies * t.cores * t.threads));
-    } else if (!t.cores) {
-        t.cores = std::max(1U, total / (t.sockets * t.dies * t.threads));
+    for (const QemuOpt &o : opts.opts) {
+        auto member = std::find_if(std::begin(members), std::end(members),
+                                   [&](const auto &m) { return m.first == o.name; });
+        if (member == std::end(members)) {
+            return qapi::Error::format("Parameter 'smp.{}' is unexpected",
+                                       o.name);
+        }
+        std::optional<int64_t> n = qom::detail::parse_i64(o.value);
+        if (!n) {
+            return qapi::Error::format("Parameter 'smp.{}' expects integer",
+                                       o.name);
+        }
+        *member->second = *n;
     }
-    unsigned product = t.sockets * t.dies * t.cores * t.threads;
-    t.max_cpus = maxcpus ? maxcpus : product;
-    t.cpus = cpus ? cpus : product;
-    if (product != t.max_cpus) {
-        return qapi::Error::format(
-            "Invalid CPU topology: product of the hierarchy must match "
-            "maxcpus: sockets ({}) * dies ({}) * cores ({}) * threads ({}) "
-            "!= maxcpus ({})",
-            t.sockets, t.dies, t.cores, t.threads, t.max_cpus);
-    }
-    if (t.max_cpus < t.cpus) {
-        return qapi::Error::format(
-            "Invalid CPU topology: maxcpus must be equal to or greater than "
-            "smp: sockets ({}) * dies ({}) * cores ({}) * threads ({}) == "
-            "maxcpus ({}) < smp_cpus ({})",
-            t.sockets, t.dies, t.cores, t.threads, t.max_cpus, t.cpus);
-    }
-    if (t.max_cpus > mc.max_cpus) {
-        return qapi::Error::format(
-            "Invalid SMP CPUs {}. The max CPUs supported by machine '{}' is {}",
-            t.max_cpus, mc.machine_name, mc.max_cpus);
-    }
-    return t;
+    return config;
 }
 
 qapi::Result<void> create_devices(qom::Context &ctx, hw::MachineState &machine,
@@ -489,7 +487,8 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
     }
     hw::CpuTopology smp;
     if (cl.smp) {
-        smp = TRY(at(cl.smp->second, parse_smp(cl.smp->first, *mc)));
+        hw::SMPConfiguration config = TRY(at(cl.smp->second, parse_smp(cl.smp->first)));
+        smp = TRY(at(cl.smp->second, hw::machine_parse_smp_config(config, *mc)));
     }
     machine->set_smp(smp);
 
@@ -609,6 +608,9 @@ int vm_main(std::span<const std::string_view> args)
         return 0;
     }
 
+    for (const std::string &warning : cl.warnings) {
+        fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, warning);
+    }
     for (const auto &[pattern, where] : cl.trace_patterns) {
         if (trace::enable_events(pattern) == 0) {
             fmt::print(stderr, "{}: {}: warning: trace event '{}' does not exist\n",

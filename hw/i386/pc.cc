@@ -84,6 +84,9 @@ qapi::Result<void> X86MachineState::resolve_ioapic_version()
 
 uint32_t x86_apic_id_from_cpu_index(const CpuTopology &topo, unsigned index)
 {
+    // The topology is one machine_parse_smp_config() accepted: every level
+    // at least 1 and their product at most the machine's max_cpus, so the
+    // widths below add up to far less than 32 bits.
     // QEMU's x86_apicid_from_cpu_idx(): each level gets the bits its count
     // needs, so topologies that are not powers of two leave holes.
     auto bits = [](unsigned count) -> unsigned {
@@ -283,6 +286,10 @@ void pc_register_types(qom::TypeRegistry &registry)
                 mc.family = def.family;
                 mc.version = def.version;
                 mc.max_cpus = pc_max_cpus(def.family, def.version);
+                // pc_machine_class_init and pc_compat_6_1's machine options.
+                mc.smp_props.dies_supported = true;
+                mc.smp_props.prefer_sockets =
+                    def.version <= MachineVersion { 6, 1 };
                 mc.deprecation_reason = std::string(
                     machine_version_deprecation_reason(def.version));
                 mc.compat_props =

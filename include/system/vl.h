@@ -68,6 +68,9 @@ struct CommandLine {
     bool show_help { false };
     bool show_version { false };
     bool trace_help { false };
+    /// What the parse accepted with a warning, printed once before the
+    /// machine is built (QEMU's texts, without the option's location).
+    std::vector<std::string> warnings;
 };
 
 /// QEMU's option parsing; the error text carries the location.

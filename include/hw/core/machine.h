@@ -14,6 +14,7 @@
 #include "qom/global-props.h"
 #include "qom/object.h"
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,7 +26,9 @@ namespace hw {
 inline constexpr std::string_view TYPE_MACHINE = "machine";
 inline constexpr std::string_view TYPE_MACHINE_SUFFIX = "-machine";
 
-/// -smp: QEMU's SMPConfiguration after defaults are filled in.
+/// -smp: QEMU's SMPConfiguration after defaults are filled in.  Every
+/// count is at least 1, and the product of the hierarchy is max_cpus, at
+/// most the machine's max_cpus (machine_parse_smp_config guarantees it).
 struct CpuTopology {
     unsigned cpus { 1 };
     unsigned max_cpus { 1 };
@@ -33,6 +36,27 @@ struct CpuTopology {
     unsigned dies { 1 };
     unsigned cores { 1 };
     unsigned threads { 1 };
+};
+
+/// -smp as given (QEMU's QAPI SMPConfiguration: each member an optional
+/// 'int').  Values are whatever the user wrote, negative and huge ones too;
+/// machine_parse_smp_config() refuses the ones no machine can have.
+struct SMPConfiguration {
+    std::optional<int64_t> cpus;
+    std::optional<int64_t> maxcpus;
+    std::optional<int64_t> sockets;
+    std::optional<int64_t> dies;
+    std::optional<int64_t> cores;
+    std::optional<int64_t> threads;
+};
+
+/// The topology levels a machine supports and how it fills the gaps
+/// (QEMU's SMPCompatProps).
+struct SMPCompatProps {
+    /// Fill an omitted level preferring sockets over cores (machines
+    /// before 6.2) rather than cores over sockets.
+    bool prefer_sockets { false };
+    bool dies_supported { false };
 };
 
 class MachineClass : public qom::ObjectClass {
@@ -45,7 +69,9 @@ public:
     bool is_default { false };
     /// Non-empty when deprecated (QEMU's deprecation_reason).
     std::string deprecation_reason;
+    unsigned min_cpus { 1 };
     unsigned max_cpus { 1 };
+    SMPCompatProps smp_props;
     /// What kernel-irqchip means when nobody set it: split or on.
     bool default_kernel_irqchip_split { false };
     /// Applied to every new device and accelerator, in order.
@@ -94,6 +120,14 @@ private:
     CpuTopology m_smp {};
     qom::Object *m_accel { nullptr };
 };
+
+/// QEMU's machine_parse_smp_config(): fills the omitted members, then
+/// checks the topology against itself and the machine's CPU limits, in
+/// QEMU's order and with QEMU's texts.  The arithmetic is checked, so no
+/// combination of values wraps into a small or zero count: a hierarchy
+/// whose product does not fit is refused like any other too large one.
+qapi::Result<CpuTopology> machine_parse_smp_config(const SMPConfiguration &config,
+                                                   const MachineClass &mc);
 
 /// Adds "machine" (abstract) to the registry.
 void machine_register_types(qom::TypeRegistry &registry);
