@@ -44,12 +44,21 @@ DeviceState::check_property_set(const qom::ObjectProperty &prop) const
 void DeviceState::register_properties(qom::ObjectClass &oc)
 {
     // "realized" is how QOM clients (qom-set) realize a device; writing it
-    // is allowed at any time, that is its purpose.
+    // is allowed at any time, that is its purpose.  Unrealizing is
+    // unplugging, though: a device that cannot be hotplugged stays as it
+    // was realized, or its properties could be changed behind what was
+    // decided from them (the IOAPIC's version behind the SEOIB policy).
+    // QEMU 7.2 refuses this only for devices that were hotplugged, and lets
+    // a 0x20 IOAPIC be unrealized, set to 0x11 and realized again.
     auto realized = std::make_unique<qom::AccessorProperty<DeviceState, bool>>(
         "realized", [](const DeviceState &d) { return d.realized(); },
         [](DeviceState &d, bool on) -> qapi::Result<void> {
             if (on) {
                 return d.realize();
+            }
+            if (d.realized() && !d.device_class().hotpluggable) {
+                return qapi::Error::format(
+                    "Device '{}' does not support hotplugging", d.qom_type());
             }
             d.unrealize();
             return {};

@@ -34,6 +34,9 @@ void SeoibTestdevState::class_init(qdev::DeviceClass &dc)
     // A test device is added on the command line (-device seoib-testdev),
     // as QEMU's pc-testdev is.
     dc.user_creatable = true;
+    // Its port window and interrupt line are fixed for the guest's life,
+    // as an ISA device's are: it can be added at start-up, never unplugged.
+    dc.hotpluggable = false;
 }
 
 void SeoibTestdevState::register_properties(qom::ObjectClass &oc)

@@ -338,6 +338,27 @@ TEST_F(GlobalProps, RealizedPropertyRealizesOnce)
     EXPECT_EQ(dev->get_property("realized").value(), qapi::QObject(true));
 }
 
+TEST_F(GlobalProps, DeviceThatCannotBeHotpluggedStaysRealized)
+{
+    auto dev = new_sub();
+    ASSERT_TRUE(dev->realize().has_value());
+    auto r = dev->set_property("realized", qapi::QObject(false));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().message(),
+              "Device 'test-static-sub' does not support hotplugging");
+    EXPECT_TRUE(dev->realized());
+    EXPECT_FALSE(dev->set_property("prop1", qapi::QObject(5)).has_value());
+    EXPECT_EQ(dev->prop1, 1U);
+}
+
+TEST_F(GlobalProps, HotpluggableDeviceCanBeUnrealized)
+{
+    auto dev = MUST(ctx.new_object<HotplugDevice>());
+    ASSERT_TRUE(dev->realize().has_value());
+    ASSERT_TRUE(dev->set_property("realized", qapi::QObject(false)).has_value());
+    EXPECT_FALSE(dev->realized());
+}
+
 TEST_F(GlobalProps, SysBusDevicesAreNotHotpluggable)
 {
     const auto *dc = static_cast<const qdev::DeviceClass *>(
