@@ -1,0 +1,352 @@
+/*
+ * The host vCPU fd: CPUID, LAPIC, MSRs, registers and KVM_RUN with typed
+ * exits decoded from the kvm_run page.
+ */
+#include "accel/kvm/linux/vcpu-fd.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+namespace accel::kvm::host {
+
+namespace {
+
+static_assert(sizeof(LapicState::regs) == sizeof(kvm_lapic_state::regs));
+
+Segment segment_from_kvm(const kvm_segment &s)
+{
+    return Segment {
+        .base = s.base,
+        .limit = s.limit,
+        .selector = s.selector,
+        .type = s.type,
+        .present = s.present,
+        .dpl = s.dpl,
+        .db = s.db,
+        .s = s.s,
+        .l = s.l,
+        .g = s.g,
+    };
+}
+
+void segment_to_kvm(const Segment &from, kvm_segment &to)
+{
+    to.base = from.base;
+    to.limit = from.limit;
+    to.selector = from.selector;
+    to.type = from.type;
+    to.present = from.present;
+    to.dpl = from.dpl;
+    to.db = from.db;
+    to.s = from.s;
+    to.l = from.l;
+    to.g = from.g;
+}
+
+} // namespace
+
+qapi::Result<std::unique_ptr<RunMapping>> RunMapping::map(int vcpu_fd,
+                                                          size_t size)
+{
+    // SAFETY: maps the vCPU's kvm_run page; the kernel owns its contents
+    // and the mapping is released in the destructor.
+    void *address =
+        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
+    if (address == MAP_FAILED) {
+        return qapi::Error::from_errno(errno, "mmap(kvm_run)");
+    }
+    return std::make_unique<RunMapping>(address, size);
+}
+
+RunMapping::~RunMapping()
+{
+    ::munmap(m_address, m_size);
+}
+
+LinuxVcpu::LinuxVcpu(uint32_t id, UniqueFd fd,
+                     std::unique_ptr<RunMapping> mapping,
+                     std::chrono::nanoseconds run_timeout)
+    : m_id(id)
+    , m_fd(std::move(fd))
+    , m_mapping(std::move(mapping))
+    , m_run_timeout(run_timeout)
+{
+}
+
+qapi::Result<void> LinuxVcpu::set_cpuid(std::span<const CpuidEntry> entries)
+{
+    FlexArray<CpuidHeader, kvm_cpuid_entry2> table(entries.size());
+    table.header()->nent = static_cast<uint32_t>(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+        kvm_cpuid_entry2 &to = table.entries()[i];
+        to.function = entries[i].function;
+        to.index = entries[i].index;
+        to.flags = entries[i].flags;
+        to.eax = entries[i].eax;
+        to.ebx = entries[i].ebx;
+        to.ecx = entries[i].ecx;
+        to.edx = entries[i].edx;
+    }
+    // SAFETY: the kernel reads nent and then nent entries, all inside
+    // `table`; it writes nothing back.
+    TRY(kvm_ioctl(m_fd.get(), IOCTL_SET_CPUID2, table.header(),
+                  "KVM_SET_CPUID2"));
+    return {};
+}
+
+qapi::Result<LapicState> LinuxVcpu::get_lapic()
+{
+    kvm_lapic_state state {};
+    // SAFETY: the kernel writes the 1 KiB register page into `state`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_GET_LAPIC, &state, "KVM_GET_LAPIC"));
+    LapicState lapic;
+    std::memcpy(lapic.regs.data(), state.regs, sizeof(state.regs));
+    return lapic;
+}
+
+qapi::Result<void> LinuxVcpu::set_lapic(const LapicState &lapic)
+{
+    kvm_lapic_state state {};
+    std::memcpy(state.regs, lapic.regs.data(), sizeof(state.regs));
+    // SAFETY: the kernel reads the 1 KiB register page from `state`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_SET_LAPIC, &state, "KVM_SET_LAPIC"));
+    return {};
+}
+
+qapi::Result<size_t> LinuxVcpu::set_msrs(std::span<const MsrEntry> entries)
+{
+    FlexArray<MsrsHeader, kvm_msr_entry> table(entries.size());
+    table.header()->nmsrs = static_cast<uint32_t>(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+        table.entries()[i].index = entries[i].index;
+        table.entries()[i].data = entries[i].data;
+    }
+    // SAFETY: the kernel reads nmsrs and then nmsrs entries from
+    // `table`; it returns how many it set and writes nothing.
+    int count = TRY(kvm_ioctl(m_fd.get(), IOCTL_SET_MSRS, table.header(),
+                              "KVM_SET_MSRS"));
+    return static_cast<size_t>(count);
+}
+
+qapi::Result<size_t> LinuxVcpu::get_msrs(std::span<MsrEntry> entries)
+{
+    FlexArray<MsrsHeader, kvm_msr_entry> table(entries.size());
+    table.header()->nmsrs = static_cast<uint32_t>(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+        table.entries()[i].index = entries[i].index;
+    }
+    // SAFETY: the kernel reads nmsrs and the indices from `table` and
+    // writes the data field of the first <return value> entries.
+    int count = TRY(kvm_ioctl(m_fd.get(), IOCTL_GET_MSRS, table.header(),
+                              "KVM_GET_MSRS"));
+    for (size_t i = 0; i < static_cast<size_t>(count) && i < entries.size();
+         ++i) {
+        entries[i].data = table.entries()[i].data;
+    }
+    return static_cast<size_t>(count);
+}
+
+qapi::Result<Regs> LinuxVcpu::get_regs()
+{
+    kvm_regs r {};
+    // SAFETY: the kernel writes struct kvm_regs into `r`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_GET_REGS, &r, "KVM_GET_REGS"));
+    return Regs {
+        .rax = r.rax,
+        .rbx = r.rbx,
+        .rcx = r.rcx,
+        .rdx = r.rdx,
+        .rsi = r.rsi,
+        .rdi = r.rdi,
+        .rsp = r.rsp,
+        .rbp = r.rbp,
+        .r8 = r.r8,
+        .r9 = r.r9,
+        .r10 = r.r10,
+        .r11 = r.r11,
+        .r12 = r.r12,
+        .r13 = r.r13,
+        .r14 = r.r14,
+        .r15 = r.r15,
+        .rip = r.rip,
+        .rflags = r.rflags,
+    };
+}
+
+qapi::Result<void> LinuxVcpu::set_regs(const Regs &regs)
+{
+    kvm_regs r {
+        .rax = regs.rax,
+        .rbx = regs.rbx,
+        .rcx = regs.rcx,
+        .rdx = regs.rdx,
+        .rsi = regs.rsi,
+        .rdi = regs.rdi,
+        .rsp = regs.rsp,
+        .rbp = regs.rbp,
+        .r8 = regs.r8,
+        .r9 = regs.r9,
+        .r10 = regs.r10,
+        .r11 = regs.r11,
+        .r12 = regs.r12,
+        .r13 = regs.r13,
+        .r14 = regs.r14,
+        .r15 = regs.r15,
+        .rip = regs.rip,
+        .rflags = regs.rflags,
+    };
+    // SAFETY: the kernel reads struct kvm_regs from `r`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_SET_REGS, &r, "KVM_SET_REGS"));
+    return {};
+}
+
+qapi::Result<Sregs> LinuxVcpu::get_sregs()
+{
+    kvm_sregs s = TRY(get_kvm_sregs());
+    return Sregs {
+        .cs = segment_from_kvm(s.cs),
+        .ds = segment_from_kvm(s.ds),
+        .es = segment_from_kvm(s.es),
+        .fs = segment_from_kvm(s.fs),
+        .gs = segment_from_kvm(s.gs),
+        .ss = segment_from_kvm(s.ss),
+        .cr0 = s.cr0,
+        .cr3 = s.cr3,
+        .cr4 = s.cr4,
+        .efer = s.efer,
+        .apic_base = s.apic_base,
+    };
+}
+
+qapi::Result<void> LinuxVcpu::set_sregs(const Sregs &sregs)
+{
+    // Read-modify-write: GDT/IDT/LDT/TR, CR2/CR8 and the fields of a
+    // segment that Sregs does not carry (avl, unusable) keep the values
+    // the kernel has.
+    kvm_sregs s = TRY(get_kvm_sregs());
+    segment_to_kvm(sregs.cs, s.cs);
+    segment_to_kvm(sregs.ds, s.ds);
+    segment_to_kvm(sregs.es, s.es);
+    segment_to_kvm(sregs.fs, s.fs);
+    segment_to_kvm(sregs.gs, s.gs);
+    segment_to_kvm(sregs.ss, s.ss);
+    s.cr0 = sregs.cr0;
+    s.cr3 = sregs.cr3;
+    s.cr4 = sregs.cr4;
+    s.efer = sregs.efer;
+    s.apic_base = sregs.apic_base;
+    // SAFETY: the kernel reads struct kvm_sregs from `s`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_SET_SREGS, &s, "KVM_SET_SREGS"));
+    return {};
+}
+
+qapi::Result<VcpuExit> LinuxVcpu::run()
+{
+    kvm_run *run = m_mapping->run();
+    bool bounded = m_run_timeout.count() > 0;
+    if (bounded) {
+        if (!m_watchdog.targets_current_thread()) {
+            TRY(m_watchdog.create_for_current_thread(run));
+        }
+        std::atomic_ref<uint8_t>(run->immediate_exit)
+            .store(0, std::memory_order_relaxed);
+        TRY(m_watchdog.arm(m_run_timeout));
+    }
+    // SAFETY: KVM_RUN takes no argument; the kernel reads and writes the
+    // kvm_run page mapped at m_mapping, which lives as long as this vCPU.
+    int ret = ::ioctl(m_fd.get(), KVM_RUN, 0);
+    int run_errno = errno;
+    if (bounded) {
+        m_watchdog.disarm();
+    }
+    if (ret < 0) {
+        if (run_errno == EINTR) {
+            return VcpuExit { ExitInterrupted {} };
+        }
+        return qapi::Error::from_errno(run_errno, "KVM_RUN");
+    }
+    return decode_exit(*run);
+}
+
+void LinuxVcpu::complete_io_in(uint32_t value)
+{
+    if (!m_pending_in.has_value()) {
+        return;
+    }
+    const PendingIn in = *m_pending_in;
+    m_pending_in.reset();
+    if (in.data_offset + in.size > m_mapping->size()) {
+        return;
+    }
+    // x86 is little-endian: the low `size` bytes of value are the data.
+    std::memcpy(m_mapping->bytes_at(in.data_offset), &value, in.size);
+}
+
+qapi::Result<kvm_sregs> LinuxVcpu::get_kvm_sregs()
+{
+    kvm_sregs s {};
+    // SAFETY: the kernel writes struct kvm_sregs into `s`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_GET_SREGS, &s, "KVM_GET_SREGS"));
+    return s;
+}
+
+VcpuExit LinuxVcpu::decode_exit(const kvm_run &run)
+{
+    switch (run.exit_reason) {
+    case KVM_EXIT_IO: {
+        ExitIo io {
+            .direction = run.io.direction == KVM_EXIT_IO_IN
+                             ? ExitIo::Direction::In
+                             : ExitIo::Direction::Out,
+            .port = run.io.port,
+            .size = run.io.size,
+        };
+        size_t size = std::min<size_t>(run.io.size, sizeof(io.value));
+        if (run.io.data_offset + size > m_mapping->size()) {
+            return ExitUnknown { run.exit_reason };
+        }
+        if (io.direction == ExitIo::Direction::Out) {
+            std::memcpy(&io.value, m_mapping->bytes_at(run.io.data_offset),
+                        size);
+        } else {
+            m_pending_in = PendingIn { run.io.data_offset, size };
+        }
+        return io;
+    }
+    case KVM_EXIT_MMIO: {
+        ExitMmio mmio {
+            .address = run.mmio.phys_addr,
+            .size = static_cast<uint8_t>(run.mmio.len),
+            .is_write = run.mmio.is_write != 0,
+        };
+        if (mmio.is_write) {
+            size_t size =
+                std::min<size_t>(run.mmio.len, sizeof(mmio.value));
+            std::memcpy(&mmio.value, run.mmio.data, size);
+        }
+        return mmio;
+    }
+    case KVM_EXIT_HLT:
+        return ExitHlt {};
+    case KVM_EXIT_SHUTDOWN:
+        return ExitShutdown {};
+    case KVM_EXIT_IOAPIC_EOI:
+        return ExitIoapicEoi { run.eoi.vector };
+    case KVM_EXIT_INTERNAL_ERROR:
+        return ExitInternalError { run.internal.suberror };
+    case KVM_EXIT_FAIL_ENTRY:
+        return ExitFailEntry {
+            run.fail_entry.hardware_entry_failure_reason
+        };
+    case KVM_EXIT_INTR:
+        return ExitInterrupted {};
+    default:
+        return ExitUnknown { run.exit_reason };
+    }
+}
+
+} // namespace accel::kvm::host
+
