@@ -12,18 +12,29 @@
 
 namespace accel::kvm {
 
-namespace {
-/// kernel=auto|host|model|model-PROFILE.
-qapi::Result<void> check_kernel_choice(std::string_view kernel)
+qapi::Result<KernelChoice> KernelChoice::parse(std::string_view name)
 {
-    if (kernel == "auto" || kernel == "host") {
-        return {};
+    if (name == "auto") {
+        return KernelChoice { Kind::Auto };
     }
-    return parse_kernel_profile(kernel).transform([](KernelProfile) {
-        return true;
-    }).and_then([](bool) -> qapi::Result<void> { return {}; });
+    if (name == "host") {
+        return KernelChoice { Kind::Host };
+    }
+    return KernelChoice { Kind::Model, TRY(parse_kernel_profile(name)) };
 }
-} // namespace
+
+std::string_view KernelChoice::name() const
+{
+    switch (kind) {
+    case Kind::Auto:
+        return "auto";
+    case Kind::Host:
+        return "host";
+    case Kind::Model:
+        break;
+    }
+    return kernel_profile_name(profile);
+}
 
 void KVMAccel::class_init(AccelClass &ac)
 {
@@ -48,10 +59,10 @@ void KVMAccel::register_properties(qom::ObjectClass &oc)
         qom::prop("device", &KVMAccel::m_device)
             .doc("Path to the device node to use (default: /dev/kvm)")));
     oc.add_property(std::make_unique<qom::AccessorProperty<KVMAccel, std::string>>(
-        "kernel", [](const KVMAccel &s) { return s.m_kernel; },
+        "kernel",
+        [](const KVMAccel &s) { return std::string(s.m_kernel.name()); },
         [](KVMAccel &s, std::string v) -> qapi::Result<void> {
-            TRY(check_kernel_choice(v));
-            s.m_kernel = std::move(v);
+            s.m_kernel = TRY(KernelChoice::parse(v));
             return {};
         },
         "Which kernel: host (/dev/kvm), model or model-PROFILE (the kernel "
@@ -102,7 +113,9 @@ KVMAccel::~KVMAccel()
 
 qapi::Result<void> KVMAccel::open_backend()
 {
-    if (m_kernel == "host" || m_kernel == "auto") {
+    if (m_kernel.kind == KernelChoice::Kind::Model) {
+        m_system = open_model_system(m_kernel.profile);
+    } else {
         // Every KVM_RUN is bounded, so a guest halted forever (a lost
         // interrupt) comes back to the run loop as ExitInterrupted, as on
         // the model; the run loop bounds how often it retries.
@@ -111,19 +124,17 @@ qapi::Result<void> KVMAccel::open_backend()
         if (host) {
             m_system = host.release_value();
             m_on_host = true;
-        } else if (m_kernel == "host") {
+        } else if (m_kernel.kind == KernelChoice::Kind::Host) {
             qapi::Error e = host.release_error();
             e.prepend("Could not access KVM kernel module: ");
             return e;
         } else {
             // kernel=auto: the model stands in, and says so once.
-            fmt::print(stderr,
-                       "seoib-vm: {}: {}; using the kernel model (kernel=model)\n",
-                       device(), host.error().message());
+            context().info(fmt::format(
+                "{}: {}; using the kernel model (kernel=model)", device(),
+                host.error().message()));
             m_system = open_model_system(KernelProfile::Model);
         }
-    } else {
-        m_system = open_model_system(TRY(parse_kernel_profile(m_kernel)));
     }
     int version = TRY(m_system->api_version());
     if (version != 12) {

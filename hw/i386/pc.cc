@@ -27,28 +27,14 @@ qapi::Result<void> X86MachineState::resolve_irqchip()
     // Without an accelerator nothing is in the kernel: the userspace IOAPIC
     // serves, as under TCG.
     const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator());
-    if (!kvm) {
-        m_irqchip = IrqchipMode::Off;
-        return {};
-    }
-    switch (kvm->irqchip()) {
-    case qapi::OnOffSplit::On:
-        m_irqchip = IrqchipMode::On;
-        break;
-    case qapi::OnOffSplit::Off:
-        m_irqchip = IrqchipMode::Off;
-        break;
-    case qapi::OnOffSplit::Split:
-        m_irqchip = IrqchipMode::Split;
-        break;
-    }
+    m_irqchip = kvm ? kvm->irqchip() : qapi::OnOffSplit::Off;
     return {};
 }
 
 qapi::Result<IOAPICPlan> X86MachineState::plan_ioapic(qom::Context &ctx,
-                                                      IrqchipMode irqchip)
+                                                      qapi::OnOffSplit irqchip)
 {
-    if (irqchip == IrqchipMode::On) {
+    if (irqchip == qapi::OnOffSplit::On) {
         // The in-kernel IOAPIC is what the guest sees; its stand-in has no
         // version property, so no global can change it.
         return IOAPICPlan { std::string(intc::TYPE_KVM_IOAPIC), 0x11,
@@ -139,7 +125,7 @@ qapi::Result<void> X86MachineState::ioapic_init_gsi(qom::Object &parent)
         TRY(context().new_object<intc::IOAPICCommonState>(plan.type));
     auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator());
     auto *userspace = qom::dyn_cast<intc::IOAPICState>(ioapic.get());
-    if (kvm && userspace && m_irqchip == IrqchipMode::Split) {
+    if (kvm && userspace && m_irqchip == qapi::OnOffSplit::Split) {
         userspace->connect_kvm_split_irqchip(kvm->vm());
     }
     TRY(parent.add_child("ioapic", ioapic));

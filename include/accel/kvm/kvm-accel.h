@@ -28,6 +28,21 @@ namespace accel::kvm {
 
 inline constexpr std::string_view TYPE_KVM_ACCEL = "kvm-accel";
 
+/// kernel=auto|host|model|model-PROFILE, parsed once where the property is
+/// set.
+struct KernelChoice {
+    enum class Kind {
+        Auto,  // the host's /dev/kvm when it opens, else the model
+        Host,  // the host's /dev/kvm or an error
+        Model, // the kernel model with `profile`
+    };
+    Kind kind { Kind::Auto };
+    KernelProfile profile { KernelProfile::Model };
+
+    static qapi::Result<KernelChoice> parse(std::string_view name);
+    std::string_view name() const;
+};
+
 class KVMAccel : public AccelState {
 public:
     static constexpr std::string_view type_name = TYPE_KVM_ACCEL;
@@ -49,7 +64,7 @@ public:
     /// Whether anyone set seoib-policy (else it is the default, auto).
     bool seoib_policy_explicit() const { return m_seoib_policy_explicit; }
     bool seoib_legacy() const { return m_seoib_legacy; }
-    const std::string &kernel() const { return m_kernel; }
+    KernelChoice kernel() const { return m_kernel; }
     std::string device() const
     {
         return m_device.empty() ? std::string("/dev/kvm") : m_device;
@@ -105,7 +120,7 @@ private:
     std::optional<qapi::OnOffSplit> m_kernel_irqchip;
     qapi::OnOffSplit m_irqchip { qapi::OnOffSplit::On };
     std::string m_device;
-    std::string m_kernel { "auto" };
+    KernelChoice m_kernel;
     qapi::SeoibPolicy m_seoib_policy { qapi::SeoibPolicy::Auto };
     bool m_seoib_policy_explicit { false };
     bool m_seoib_legacy { false };

@@ -19,6 +19,7 @@
 
 #include "hw/core/machine.h"
 #include "hw/i386/pc-versions.h"
+#include "qapi/qapi-types.h"
 #include "qom/global-props.h"
 
 #include <optional>
@@ -50,9 +51,6 @@ struct IOAPICPlan {
     std::string source;
 };
 
-/// The irqchip mode a machine is built for.
-enum class IrqchipMode { Off, On, Split };
-
 class X86MachineState : public MachineState {
 public:
     static constexpr std::string_view type_name = TYPE_X86_MACHINE;
@@ -63,7 +61,9 @@ public:
 
     /// Step 2's answer; set once init() has passed that step.
     const std::optional<IOAPICPlan> &ioapic_plan() const { return m_ioapic_plan; }
-    IrqchipMode irqchip_mode() const { return m_irqchip; }
+    /// The irqchip mode the machine is built for: the accelerator's
+    /// kernel-irqchip, or off without an accelerator.
+    qapi::OnOffSplit irqchip_mode() const { return m_irqchip; }
     /// The realized IOAPIC (step 5), or nullptr before.
     intc::IOAPICCommonState *ioapic() const { return m_ioapic; }
 
@@ -72,7 +72,7 @@ public:
     /// object creation; fails with the IOAPIC's realize error for a version
     /// other than 0x11 or 0x20.
     static qapi::Result<IOAPICPlan> plan_ioapic(qom::Context &ctx,
-                                                IrqchipMode irqchip);
+                                                qapi::OnOffSplit irqchip);
 
 protected:
     /// The PCI host bridge's type and child name ("q35").
@@ -86,7 +86,7 @@ private:
     qapi::Result<qom::Object *> create_host_bridge();
     qapi::Result<void> ioapic_init_gsi(qom::Object &parent);
 
-    IrqchipMode m_irqchip { IrqchipMode::Off };
+    qapi::OnOffSplit m_irqchip { qapi::OnOffSplit::Off };
     std::optional<IOAPICPlan> m_ioapic_plan;
     intc::IOAPICCommonState *m_ioapic { nullptr };
 };
