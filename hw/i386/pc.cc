@@ -1,6 +1,7 @@
 #include "hw/i386/pc.h"
 
 #include "accel/kvm/kvm-accel.h"
+#include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
 #include "qom/context.h"
 #include "qom/type-registry.h"
@@ -94,19 +95,42 @@ qapi::Result<void> X86MachineState::init_cpus()
             "Invalid SMP CPUs {}. The max CPUs supported by machine '{}' is {}",
             smp().max_cpus, machine_class().machine_name, max);
     }
-    auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator());
-    if (!kvm) {
-        return {};
+    // QEMU's x86_cpus_init(): the policy and the x2APIC API flags first,
+    // since KVM computes each LVR when the vCPU's CPUID is set at realize.
+    if (auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator())) {
+        TRY(kvm->prepare_vcpus({
+            .ioapic_version = m_ioapic_plan->version,
+            .ioapic_version_source = m_ioapic_plan->source,
+            .apic_id_limit =
+                x86_apic_id_from_cpu_index(smp(), smp().max_cpus - 1) + 1,
+        }));
     }
-    accel::kvm::KVMAccel::CpuSetup setup;
-    setup.ioapic_version = m_ioapic_plan->version;
-    setup.ioapic_version_source = m_ioapic_plan->source;
     for (unsigned i = 0; i < smp().cpus; i++) {
-        setup.apic_ids.push_back(x86_apic_id_from_cpu_index(smp(), i));
+        TRY(x86_cpu_new(i, x86_apic_id_from_cpu_index(smp(), i)));
     }
-    setup.apic_id_limit =
-        x86_apic_id_from_cpu_index(smp(), smp().max_cpus - 1) + 1;
-    return kvm->setup_vcpus(setup);
+    return {};
+}
+
+qapi::Result<void> X86MachineState::x86_cpu_new(unsigned index,
+                                                uint32_t apic_id)
+{
+    // QEMU's x86_cpu_new(): the machine's CPU type gets the globals at
+    // creation, then the board's APIC ID, which no -global overrides.
+    qom::Ref<X86CPU> cpu =
+        TRY(context().new_object<X86CPU>(TYPE_QEMU64_X86_CPU));
+    TRY(qom::property_set(*cpu, X86_CPU_PROP_APIC_ID, apic_id));
+    cpu->set_cpu_index(static_cast<int>(index));
+    cpu->set_accel_ops(qom::dyn_cast<accel::kvm::KVMAccel>(accelerator()));
+    // qdev_realize() without a bus puts the device in /machine/unattached
+    // before realizing it.
+    TRY(unattached().add_child("device[*]", cpu));
+    qapi::Result<void> realized = cpu->realize();
+    if (!realized) {
+        cpu->unparent();
+        return realized.release_error();
+    }
+    m_cpus.push_back(std::move(cpu));
+    return {};
 }
 
 qapi::Result<qom::Object *> X86MachineState::create_host_bridge()
