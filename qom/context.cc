@@ -33,6 +33,16 @@ void Context::warn(std::string_view message) const
                  message.data());
 }
 
+void Context::info(std::string_view message) const
+{
+    if (m_info_sink) {
+        m_info_sink(message);
+        return;
+    }
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()),
+                 message.data());
+}
+
 qapi::Result<Ref<Object>> Context::new_object(std::string_view type)
 {
     const ObjectClass *klass = m_registry->find_class(type);

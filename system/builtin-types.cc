@@ -2,9 +2,11 @@
 
 #include "accel/accel.h"
 #include "accel/kvm/kvm-accel.h"
+#include "hw/core/cpu.h"
 #include "hw/core/machine.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc.h"
+#include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
 #include "hw/misc/seoib-testdev.h"
 
@@ -15,11 +17,13 @@ void register_builtin_types(qom::TypeRegistry &registry)
     // Layer order: qom, hw/core, accel, hw.
     qom::qom_register_types(registry);
     qdev::qdev_register_types(registry);
+    hw::cpu_register_types(registry);
     hw::machine_register_types(registry);
     accel::accel_register_types(registry);
     accel::kvm::kvm_accel_register_types(registry);
     hw::intc::ioapic_register_types(registry);
     hw::misc::hw_misc_register_types(registry);
+    hw::x86::x86_cpu_register_types(registry);
     hw::x86::pc_register_types(registry);
 }
 

@@ -3,6 +3,7 @@
 #include "accel/kvm/kvm-accel.h"
 #include "hw/core/guest-error.h"
 #include "hw/i386/pc.h"
+#include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
 #include "hw/misc/seoib-testdev.h"
 #include "qapi/enum-lookup.h"
@@ -529,7 +530,10 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
         return qapi::Error("the built-in guest needs an in-kernel LAPIC: "
                            "use kernel-irqchip=split or kernel-irqchip=on");
     }
-    if (kvm->vcpus().empty() || machine->ioapic() == nullptr) {
+    const accel::kvm::KVMCPUState *boot_vcpu =
+        machine->cpus().empty() ? nullptr
+                                : kvm->vcpu_state(*machine->cpus().front());
+    if (boot_vcpu == nullptr || machine->ioapic() == nullptr) {
         return qapi::Error("the built-in guest needs a built machine with a "
                            "vCPU and an IOAPIC");
     }
@@ -548,8 +552,8 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
     }
 
     SeoibTestdevState &dev = *TRY(testdev_for(*machine));
-    Vcpu &vcpu = *kvm->vcpus().front().vcpu;
-    const uint32_t dest_apic_id = kvm->vcpus().front().apic_id;
+    Vcpu &vcpu = *boot_vcpu->vcpu;
+    const uint32_t dest_apic_id = machine->cpus().front()->apic_id();
 
     GuestRunReport report;
     report.backend = std::string(kvm->backend_name());

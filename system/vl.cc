@@ -421,6 +421,9 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
     ctx.set_warning_sink([](std::string_view msg) {
         fmt::print(stderr, "{}: warning: {}\n", PROGRAM_NAME, msg);
     });
+    ctx.set_info_sink([](std::string_view msg) {
+        fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, msg);
+    });
 
     // 1. user globals, in command-line order.
     for (const GlobalOption &g : cl.globals) {

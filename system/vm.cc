@@ -2,6 +2,7 @@
 
 #include "accel/kvm/kvm-accel.h"
 #include "hw/i386/pc.h"
+#include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
 #include "accel/kvm/seoib-policy.h"
 #include "system/guest-run.h"
@@ -9,6 +10,11 @@
 #include <fmt/format.h>
 
 namespace sysemu {
+
+namespace {
+/// The vCPUs of a machine that is not an x86 one.
+const std::vector<qom::Ref<hw::x86::X86CPU>> no_cpus;
+} // namespace
 
 Vm::Vm(std::unique_ptr<qom::Context> ctx, qom::Ref<hw::MachineState> machine,
        qom::Ref<accel::AccelState> accel)
@@ -58,19 +64,22 @@ void Vm::print_report(std::FILE *out) const
                    qapi::enum_name(kvm->seoib()->effective));
         fmt::print(out, "x2apic-api flags: 0x{:x} ({})\n", kvm->seoib()->flags,
                    accel::kvm::x2apic_api_flag_names(kvm->seoib()->flags));
-        for (size_t i = 0; i < kvm->vcpus().size(); i++) {
-            const auto &v = kvm->vcpus()[i];
-            if (!v.lvr) {
-                fmt::print(out, "vcpu {:<4}        APIC ID {}, no in-kernel "
-                                "LAPIC (kernel-irqchip=off)\n",
-                           i, v.apic_id);
+        for (const auto &cpu : x86 ? x86->cpus() : no_cpus) {
+            const accel::kvm::KVMCPUState *v = kvm->vcpu_state(*cpu);
+            if (!v) {
                 continue;
             }
-            const bool seoib = *v.lvr & accel::kvm::APIC_LVR_DIRECTED_EOI;
+            if (!v->lvr) {
+                fmt::print(out, "vcpu {:<4}        APIC ID {}, no in-kernel "
+                                "LAPIC (kernel-irqchip=off)\n",
+                           cpu->cpu_index(), cpu->apic_id());
+                continue;
+            }
+            const bool seoib = *v->lvr & accel::kvm::APIC_LVR_DIRECTED_EOI;
             fmt::print(out,
                        "vcpu {:<4}        APIC ID {}, LVR 0x{:08x}: suppress "
                        "EOI broadcast {}\n",
-                       i, v.apic_id, *v.lvr,
+                       cpu->cpu_index(), cpu->apic_id(), *v->lvr,
                        seoib ? "advertised (bit 24 set)"
                              : "not advertised (bit 24 clear)");
         }
@@ -115,11 +124,11 @@ qapi::Result<qapi::SeoibInfo> Vm::query_seoib() const
     info.x2apic_api_flags = static_cast<int64_t>(kvm->seoib()->flags);
     info.kernel_x2apic_api = static_cast<int64_t>(kvm->kernel_x2apic_api());
     info.legacy = kvm->seoib_legacy();
-    for (size_t i = 0; i < kvm->vcpus().size(); i++) {
-        if (kvm->vcpus()[i].lvr) {
+    for (const auto &cpu : x86 ? x86->cpus() : no_cpus) {
+        const accel::kvm::KVMCPUState *v = kvm->vcpu_state(*cpu);
+        if (v && v->lvr) {
             info.vcpus.push_back(qapi::SeoibVcpuInfo {
-                .cpu_index = static_cast<int64_t>(i),
-                .lvr = *kvm->vcpus()[i].lvr });
+                .cpu_index = cpu->cpu_index(), .lvr = *v->lvr });
         }
     }
     return info;

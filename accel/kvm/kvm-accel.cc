@@ -12,18 +12,29 @@
 
 namespace accel::kvm {
 
-namespace {
-/// kernel=auto|host|model|model-PROFILE.
-qapi::Result<void> check_kernel_choice(std::string_view kernel)
+qapi::Result<KernelChoice> KernelChoice::parse(std::string_view name)
 {
-    if (kernel == "auto" || kernel == "host") {
-        return {};
+    if (name == "auto") {
+        return KernelChoice { Kind::Auto };
     }
-    return parse_kernel_profile(kernel).transform([](KernelProfile) {
-        return true;
-    }).and_then([](bool) -> qapi::Result<void> { return {}; });
+    if (name == "host") {
+        return KernelChoice { Kind::Host };
+    }
+    return KernelChoice { Kind::Model, TRY(parse_kernel_profile(name)) };
 }
-} // namespace
+
+std::string_view KernelChoice::name() const
+{
+    switch (kind) {
+    case Kind::Auto:
+        return "auto";
+    case Kind::Host:
+        return "host";
+    case Kind::Model:
+        break;
+    }
+    return kernel_profile_name(profile);
+}
 
 void KVMAccel::class_init(AccelClass &ac)
 {
@@ -48,10 +59,10 @@ void KVMAccel::register_properties(qom::ObjectClass &oc)
         qom::prop("device", &KVMAccel::m_device)
             .doc("Path to the device node to use (default: /dev/kvm)")));
     oc.add_property(std::make_unique<qom::AccessorProperty<KVMAccel, std::string>>(
-        "kernel", [](const KVMAccel &s) { return s.m_kernel; },
+        "kernel",
+        [](const KVMAccel &s) { return std::string(s.m_kernel.name()); },
         [](KVMAccel &s, std::string v) -> qapi::Result<void> {
-            TRY(check_kernel_choice(v));
-            s.m_kernel = std::move(v);
+            s.m_kernel = TRY(KernelChoice::parse(v));
             return {};
         },
         "Which kernel: host (/dev/kvm), model or model-PROFILE (the kernel "
@@ -102,7 +113,9 @@ KVMAccel::~KVMAccel()
 
 qapi::Result<void> KVMAccel::open_backend()
 {
-    if (m_kernel == "host" || m_kernel == "auto") {
+    if (m_kernel.kind == KernelChoice::Kind::Model) {
+        m_system = open_model_system(m_kernel.profile);
+    } else {
         // Every KVM_RUN is bounded, so a guest halted forever (a lost
         // interrupt) comes back to the run loop as ExitInterrupted, as on
         // the model; the run loop bounds how often it retries.
@@ -111,19 +124,17 @@ qapi::Result<void> KVMAccel::open_backend()
         if (host) {
             m_system = host.release_value();
             m_on_host = true;
-        } else if (m_kernel == "host") {
+        } else if (m_kernel.kind == KernelChoice::Kind::Host) {
             qapi::Error e = host.release_error();
             e.prepend("Could not access KVM kernel module: ");
             return e;
         } else {
             // kernel=auto: the model stands in, and says so once.
-            fmt::print(stderr,
-                       "seoib-vm: {}: {}; using the kernel model (kernel=model)\n",
-                       device(), host.error().message());
+            context().info(fmt::format(
+                "{}: {}; using the kernel model (kernel=model)", device(),
+                host.error().message()));
             m_system = open_model_system(KernelProfile::Model);
         }
-    } else {
-        m_system = open_model_system(TRY(parse_kernel_profile(m_kernel)));
     }
     int version = TRY(m_system->api_version());
     if (version != 12) {
@@ -185,18 +196,18 @@ qapi::Result<void> KVMAccel::do_init_machine(hw::MachineState &machine)
     return {};
 }
 
-qapi::Result<void> KVMAccel::setup_vcpus(const CpuSetup &setup)
+qapi::Result<void> KVMAccel::prepare_vcpus(const VcpuPlan &plan)
 {
-    assert(initialized() && m_vcpus.empty());
+    assert(initialized() && !m_seoib && m_vcpus.empty());
     SeoibPolicyInput in;
     in.legacy_machine = m_seoib_legacy;
     in.requested = m_seoib_policy;
     in.explicit_request = m_seoib_policy_explicit;
     in.irqchip = m_irqchip;
-    in.ioapic_version = setup.ioapic_version;
-    in.ioapic_version_source = setup.ioapic_version_source;
+    in.ioapic_version = plan.ioapic_version;
+    in.ioapic_version_source = plan.ioapic_version_source;
     in.kernel_x2apic_api = m_x2apic_api_vm;
-    in.need_32bit_apic_ids = setup.apic_id_limit > 255;
+    in.need_32bit_apic_ids = plan.apic_id_limit > 255;
     SeoibPolicyDecision decision = TRY(seoib_policy_decide(in));
     for (const std::string &w : decision.warnings) {
         context().warn(w);
@@ -219,39 +230,58 @@ qapi::Result<void> KVMAccel::setup_vcpus(const CpuSetup &setup)
     trace_kvm_seoib_policy(qapi::enum_name(m_seoib_policy).data(),
                            qapi::enum_name(decision.effective).data(),
                            decision.flags);
+    m_supported_cpuid = TRY(m_system->get_supported_cpuid());
     m_seoib = std::move(decision);
-
-    std::vector<CpuidEntry> cpuid = TRY(m_system->get_supported_cpuid());
-    for (CpuidEntry &e : cpuid) {
-        if (e.function == 1) {
-            e.ecx |= CPUID_EXT_X2APIC;
-        }
-    }
-    for (size_t index = 0; index < setup.apic_ids.size(); index++) {
-        const uint32_t apic_id = setup.apic_ids[index];
-        VcpuState state;
-        state.apic_id = apic_id;
-        state.vcpu = TRY(m_vm->create_vcpu(apic_id));
-        for (CpuidEntry &e : cpuid) {
-            // The initial APIC ID in CPUID.1:EBX[31:24] and leaf 0xB's
-            // x2APIC ID follow the vCPU, as QEMU's cpu_x86_cpuid() does.
-            if (e.function == 1) {
-                e.ebx = (e.ebx & 0x00ffffff) | (apic_id << 24);
-            } else if (e.function == 0xb || e.function == 0x1f) {
-                e.edx = apic_id;
-            }
-        }
-        TRY(state.vcpu->set_cpuid(cpuid));
-        // Without an in-kernel LAPIC there is no LVR to read (KVM_GET_LAPIC
-        // fails with EINVAL).
-        if (m_irqchip != qapi::OnOffSplit::Off) {
-            LapicState lapic = TRY(state.vcpu->get_lapic());
-            state.lvr = lapic.reg(APIC_LVR);
-            trace_kvm_vcpu_lvr(static_cast<int>(index), *state.lvr);
-        }
-        m_vcpus.push_back(std::move(state));
-    }
     return {};
+}
+
+qapi::Result<hw::AccelCPUState *> KVMAccel::init_vcpu(hw::CPUState &cpu)
+{
+    if (!m_seoib) {
+        return qapi::Error::format(
+            "CPU {} cannot be created before the SEOIB policy is decided: "
+            "KVM computes its LVR from the x2APIC API flags",
+            cpu.cpu_index());
+    }
+    // The target half lives with the CPU model; see KVMArchCPU.
+    const auto *arch = dynamic_cast<const KVMArchCPU *>(&cpu);
+    if (!arch) {
+        return qapi::Error::format("CPU type '{}' cannot run on KVM",
+                                   cpu.qom_type());
+    }
+    const uint64_t arch_id = cpu.arch_id();
+    if (arch_id > UINT32_MAX) {
+        return qapi::Error::format("vCPU ID {} is out of range", arch_id);
+    }
+    trace_kvm_init_vcpu(cpu.cpu_index(), arch_id);
+    auto state = std::make_unique<KVMCPUState>(cpu, *this);
+    state->vcpu = TRY(m_vm->create_vcpu(static_cast<uint32_t>(arch_id)));
+    TRY(state->vcpu->set_cpuid(arch->kvm_cpuid(m_supported_cpuid)));
+    // Without an in-kernel LAPIC there is no LVR to read (KVM_GET_LAPIC
+    // fails with EINVAL).
+    if (m_irqchip != qapi::OnOffSplit::Off) {
+        LapicState lapic = TRY(state->vcpu->get_lapic());
+        state->lvr = lapic.reg(APIC_LVR);
+        trace_kvm_vcpu_lvr(cpu.cpu_index(), *state->lvr);
+    }
+    m_vcpus.push_back(std::move(state));
+    return m_vcpus.back().get();
+}
+
+void KVMAccel::destroy_vcpu(hw::CPUState &cpu)
+{
+    std::erase_if(m_vcpus, [&](const std::unique_ptr<KVMCPUState> &s) {
+        return s->cpu() == &cpu;
+    });
+}
+
+const KVMCPUState *KVMAccel::vcpu_state(const hw::CPUState &cpu) const
+{
+    const hw::AccelCPUState *state = cpu.accel_state();
+    if (!state || &state->owner() != static_cast<const hw::AccelCPUOps *>(this)) {
+        return nullptr;
+    }
+    return static_cast<const KVMCPUState *>(state);
 }
 
 void kvm_accel_register_types(qom::TypeRegistry &registry)

@@ -1,6 +1,7 @@
 #include "hw/i386/pc.h"
 
 #include "accel/kvm/kvm-accel.h"
+#include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
 #include "qom/context.h"
 #include "qom/type-registry.h"
@@ -27,28 +28,14 @@ qapi::Result<void> X86MachineState::resolve_irqchip()
     // Without an accelerator nothing is in the kernel: the userspace IOAPIC
     // serves, as under TCG.
     const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator());
-    if (!kvm) {
-        m_irqchip = IrqchipMode::Off;
-        return {};
-    }
-    switch (kvm->irqchip()) {
-    case qapi::OnOffSplit::On:
-        m_irqchip = IrqchipMode::On;
-        break;
-    case qapi::OnOffSplit::Off:
-        m_irqchip = IrqchipMode::Off;
-        break;
-    case qapi::OnOffSplit::Split:
-        m_irqchip = IrqchipMode::Split;
-        break;
-    }
+    m_irqchip = kvm ? kvm->irqchip() : qapi::OnOffSplit::Off;
     return {};
 }
 
 qapi::Result<IOAPICPlan> X86MachineState::plan_ioapic(qom::Context &ctx,
-                                                      IrqchipMode irqchip)
+                                                      qapi::OnOffSplit irqchip)
 {
-    if (irqchip == IrqchipMode::On) {
+    if (irqchip == qapi::OnOffSplit::On) {
         // The in-kernel IOAPIC is what the guest sees; its stand-in has no
         // version property, so no global can change it.
         return IOAPICPlan { std::string(intc::TYPE_KVM_IOAPIC), 0x11,
@@ -111,19 +98,42 @@ qapi::Result<void> X86MachineState::init_cpus()
             "Invalid SMP CPUs {}. The max CPUs supported by machine '{}' is {}",
             smp().max_cpus, machine_class().machine_name, max);
     }
-    auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator());
-    if (!kvm) {
-        return {};
+    // QEMU's x86_cpus_init(): the policy and the x2APIC API flags first,
+    // since KVM computes each LVR when the vCPU's CPUID is set at realize.
+    if (auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator())) {
+        TRY(kvm->prepare_vcpus({
+            .ioapic_version = m_ioapic_plan->version,
+            .ioapic_version_source = m_ioapic_plan->source,
+            .apic_id_limit =
+                x86_apic_id_from_cpu_index(smp(), smp().max_cpus - 1) + 1,
+        }));
     }
-    accel::kvm::KVMAccel::CpuSetup setup;
-    setup.ioapic_version = m_ioapic_plan->version;
-    setup.ioapic_version_source = m_ioapic_plan->source;
     for (unsigned i = 0; i < smp().cpus; i++) {
-        setup.apic_ids.push_back(x86_apic_id_from_cpu_index(smp(), i));
+        TRY(x86_cpu_new(i, x86_apic_id_from_cpu_index(smp(), i)));
     }
-    setup.apic_id_limit =
-        x86_apic_id_from_cpu_index(smp(), smp().max_cpus - 1) + 1;
-    return kvm->setup_vcpus(setup);
+    return {};
+}
+
+qapi::Result<void> X86MachineState::x86_cpu_new(unsigned index,
+                                                uint32_t apic_id)
+{
+    // QEMU's x86_cpu_new(): the machine's CPU type gets the globals at
+    // creation, then the board's APIC ID, which no -global overrides.
+    qom::Ref<X86CPU> cpu =
+        TRY(context().new_object<X86CPU>(TYPE_QEMU64_X86_CPU));
+    TRY(qom::property_set(*cpu, X86_CPU_PROP_APIC_ID, apic_id));
+    cpu->set_cpu_index(static_cast<int>(index));
+    cpu->set_accel_ops(qom::dyn_cast<accel::kvm::KVMAccel>(accelerator()));
+    // qdev_realize() without a bus puts the device in /machine/unattached
+    // before realizing it.
+    TRY(unattached().add_child("device[*]", cpu));
+    qapi::Result<void> realized = cpu->realize();
+    if (!realized) {
+        cpu->unparent();
+        return realized.release_error();
+    }
+    m_cpus.push_back(std::move(cpu));
+    return {};
 }
 
 qapi::Result<qom::Object *> X86MachineState::create_host_bridge()
@@ -142,7 +152,7 @@ qapi::Result<void> X86MachineState::ioapic_init_gsi(qom::Object &parent)
         TRY(context().new_object<intc::IOAPICCommonState>(plan.type));
     auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accelerator());
     auto *userspace = qom::dyn_cast<intc::IOAPICState>(ioapic.get());
-    if (kvm && userspace && m_irqchip == IrqchipMode::Split) {
+    if (kvm && userspace && m_irqchip == qapi::OnOffSplit::Split) {
         userspace->connect_kvm_split_irqchip(kvm->vm());
     }
     TRY(parent.add_child("ioapic", ioapic));

@@ -80,12 +80,20 @@ public:
     {
         m_warning_sink = std::move(sink);
     }
+    /// Reports an informational message (QEMU's info_report()), e.g. which
+    /// kernel backend stands in; the default prints "MSG" to stderr.
+    void info(std::string_view message) const;
+    void set_info_sink(std::function<void(std::string_view)> sink)
+    {
+        m_info_sink = std::move(sink);
+    }
 
 private:
     std::shared_ptr<const TypeRegistry> m_registry;
     GlobalProperties m_globals;
     Ref<Object> m_root;
     std::function<void(std::string_view)> m_warning_sink;
+    std::function<void(std::string_view)> m_info_sink;
 };
 
 /// A finalized registry with the qom types only (tests build on it).

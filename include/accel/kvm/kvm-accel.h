@@ -17,6 +17,7 @@
 #include "accel/accel.h"
 #include "accel/kvm/kvm-backend.h"
 #include "accel/kvm/seoib-policy.h"
+#include "hw/core/cpu.h"
 #include "qapi/qapi-types.h"
 
 #include <memory>
@@ -28,7 +29,50 @@ namespace accel::kvm {
 
 inline constexpr std::string_view TYPE_KVM_ACCEL = "kvm-accel";
 
-class KVMAccel : public AccelState {
+/// kernel=auto|host|model|model-PROFILE, parsed once where the property is
+/// set.
+struct KernelChoice {
+    enum class Kind {
+        Auto,  // the host's /dev/kvm when it opens, else the model
+        Host,  // the host's /dev/kvm or an error
+        Model, // the kernel model with `profile`
+    };
+    Kind kind { Kind::Auto };
+    KernelProfile profile { KernelProfile::Model };
+
+    static qapi::Result<KernelChoice> parse(std::string_view name);
+    std::string_view name() const;
+};
+
+/// The target half of kvm_init_vcpu() (QEMU's kvm_arch_init_vcpu() in
+/// target/i386/kvm/kvm.c): a CPU model that runs on KVM says which CPUID
+/// its vCPU gets.  CPU models sit above the accelerator (hw/i386), so they
+/// implement this; the accelerator finds it on the hw::CPUState it
+/// initialises.
+class KVMArchCPU {
+public:
+    /// The CPUID entries for KVM_SET_CPUID2, from what KVM supports
+    /// (KVM_GET_SUPPORTED_CPUID) and the model's own features and IDs.
+    virtual std::vector<CpuidEntry>
+    kvm_cpuid(std::vector<CpuidEntry> supported) const = 0;
+
+protected:
+    ~KVMArchCPU() = default;
+};
+
+/// What the accelerator keeps per vCPU (QEMU's AccelCPUState for KVM).
+class KVMCPUState final : public hw::AccelCPUState {
+public:
+    using hw::AccelCPUState::AccelCPUState;
+
+    /// The vCPU fd, created with the CPU's arch ID.
+    std::unique_ptr<Vcpu> vcpu;
+    /// What KVM_GET_LAPIC read back after CPUID was set; none without an
+    /// in-kernel LAPIC.
+    std::optional<uint32_t> lvr;
+};
+
+class KVMAccel : public AccelState, public hw::AccelCPUOps {
 public:
     static constexpr std::string_view type_name = TYPE_KVM_ACCEL;
     using Parent = AccelState;
@@ -49,7 +93,7 @@ public:
     /// Whether anyone set seoib-policy (else it is the default, auto).
     bool seoib_policy_explicit() const { return m_seoib_policy_explicit; }
     bool seoib_legacy() const { return m_seoib_legacy; }
-    const std::string &kernel() const { return m_kernel; }
+    KernelChoice kernel() const { return m_kernel; }
     std::string device() const
     {
         return m_device.empty() ? std::string("/dev/kvm") : m_device;
@@ -67,31 +111,32 @@ public:
     uint64_t kernel_x2apic_api_system() const { return m_x2apic_api_system; }
     uint64_t kernel_x2apic_api() const { return m_x2apic_api_vm; }
 
-    /// What the machine knows before any vCPU exists.
-    struct CpuSetup {
+    /// What the machine knows before its first vCPU exists.
+    struct VcpuPlan {
         /// The IOAPIC version the guest will see, resolved before realize.
         uint8_t ioapic_version { 0x20 };
         std::string ioapic_version_source;
-        /// One APIC ID per vCPU to create, in CPU index order.
-        std::vector<uint32_t> apic_ids;
         /// The highest APIC ID any possible vCPU (up to maxcpus) gets, + 1.
         uint32_t apic_id_limit { 1 };
     };
 
-    /// QEMU's x86_cpus_init() on KVM: decides the SEOIB policy, sets the
-    /// x2APIC API flags, then creates the vCPUs and sets their CPUID (which
-    /// is when KVM computes the LVR), and reads each LVR back.
-    qapi::Result<void> setup_vcpus(const CpuSetup &setup);
+    /// QEMU's x86_cpus_init() on KVM, before its CPU loop (where the SEOIB
+    /// RFC sets the flags): decides the SEOIB policy and sets the x2APIC
+    /// API flags.  Must run once, before the first init_vcpu(): KVM
+    /// computes the LVR when a vCPU's CPUID is set.
+    qapi::Result<void> prepare_vcpus(const VcpuPlan &plan);
 
     const std::optional<SeoibPolicyDecision> &seoib() const { return m_seoib; }
 
-    struct VcpuState {
-        uint32_t apic_id { 0 };
-        /// What KVM_GET_LAPIC read back; none without an in-kernel LAPIC.
-        std::optional<uint32_t> lvr;
-        std::unique_ptr<Vcpu> vcpu;
-    };
-    const std::vector<VcpuState> &vcpus() const { return m_vcpus; }
+    /// QEMU's kvm_init_vcpu(), at the CPU's realize: KVM_CREATE_VCPU with
+    /// the CPU's arch ID, KVM_SET_CPUID2 with what the CPU model asks for
+    /// (KVMArchCPU), then KVM_GET_LAPIC to read the LVR KVM computed.
+    /// Fails before prepare_vcpus() and for CPUs that are no KVMArchCPU.
+    qapi::Result<hw::AccelCPUState *> init_vcpu(hw::CPUState &cpu) override;
+    void destroy_vcpu(hw::CPUState &cpu) override;
+
+    /// The KVM side of a CPU this accelerator initialised, else nullptr.
+    const KVMCPUState *vcpu_state(const hw::CPUState &cpu) const;
 
     ~KVMAccel() override;
 
@@ -105,7 +150,7 @@ private:
     std::optional<qapi::OnOffSplit> m_kernel_irqchip;
     qapi::OnOffSplit m_irqchip { qapi::OnOffSplit::On };
     std::string m_device;
-    std::string m_kernel { "auto" };
+    KernelChoice m_kernel;
     qapi::SeoibPolicy m_seoib_policy { qapi::SeoibPolicy::Auto };
     bool m_seoib_policy_explicit { false };
     bool m_seoib_legacy { false };
@@ -116,8 +161,11 @@ private:
     uint64_t m_x2apic_api_system { 0 };
     uint64_t m_x2apic_api_vm { 0 };
     std::optional<SeoibPolicyDecision> m_seoib;
-    // Vcpus must go before the Vm that created them (kvm-backend.h).
-    std::vector<VcpuState> m_vcpus;
+    /// KVM_GET_SUPPORTED_CPUID, asked once by prepare_vcpus().
+    std::vector<CpuidEntry> m_supported_cpuid;
+    // Vcpus must go before the Vm that created them (kvm-backend.h), so the
+    // accelerator owns them rather than the CPU devices.
+    std::vector<std::unique_ptr<KVMCPUState>> m_vcpus;
 };
 
 void kvm_accel_register_types(qom::TypeRegistry &registry);

@@ -9,7 +9,10 @@
  *                      the class default, the compat slots and the user's
  *                      -global, through the global-property registry,
  *                      before any vCPU exists;
- *   3. cpus:           the accelerator configures the VM and creates vCPUs;
+ *   3. cpus:           the accelerator decides the SEOIB policy and sets
+ *                      the x2APIC API flags, then one qemu64-x86_64-cpu
+ *                      per vCPU is created at /machine/unattached/device[N]
+ *                      and realized, which makes its KVM vCPU;
  *   4. host bridge:    /machine/q35 or /machine/i440fx;
  *   5. ioapic:         ioapic (or kvm-ioapic with kernel-irqchip=on) at
  *                      /machine/<bridge>/ioapic, realized, and checked
@@ -19,16 +22,20 @@
 
 #include "hw/core/machine.h"
 #include "hw/i386/pc-versions.h"
+#include "qapi/qapi-types.h"
 #include "qom/global-props.h"
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hw::intc {
 class IOAPICCommonState;
 }
 
 namespace hw::x86 {
+
+class X86CPU;
 
 inline constexpr std::string_view TYPE_X86_MACHINE = "x86-machine";
 inline constexpr std::string_view TYPE_PC_MACHINE = "generic-pc-machine";
@@ -50,9 +57,6 @@ struct IOAPICPlan {
     std::string source;
 };
 
-/// The irqchip mode a machine is built for.
-enum class IrqchipMode { Off, On, Split };
-
 class X86MachineState : public MachineState {
 public:
     static constexpr std::string_view type_name = TYPE_X86_MACHINE;
@@ -63,7 +67,12 @@ public:
 
     /// Step 2's answer; set once init() has passed that step.
     const std::optional<IOAPICPlan> &ioapic_plan() const { return m_ioapic_plan; }
-    IrqchipMode irqchip_mode() const { return m_irqchip; }
+    /// The irqchip mode the machine is built for: the accelerator's
+    /// kernel-irqchip, or off without an accelerator.
+    qapi::OnOffSplit irqchip_mode() const { return m_irqchip; }
+    /// The CPU devices step 3 created, in CPU index order (they live at
+    /// /machine/unattached/device[N]).
+    const std::vector<qom::Ref<X86CPU>> &cpus() const { return m_cpus; }
     /// The realized IOAPIC (step 5), or nullptr before.
     intc::IOAPICCommonState *ioapic() const { return m_ioapic; }
 
@@ -72,7 +81,7 @@ public:
     /// object creation; fails with the IOAPIC's realize error for a version
     /// other than 0x11 or 0x20.
     static qapi::Result<IOAPICPlan> plan_ioapic(qom::Context &ctx,
-                                                IrqchipMode irqchip);
+                                                qapi::OnOffSplit irqchip);
 
 protected:
     /// The PCI host bridge's type and child name ("q35").
@@ -83,11 +92,13 @@ private:
     qapi::Result<void> resolve_irqchip();
     qapi::Result<void> resolve_ioapic_version();
     qapi::Result<void> init_cpus();
+    qapi::Result<void> x86_cpu_new(unsigned index, uint32_t apic_id);
     qapi::Result<qom::Object *> create_host_bridge();
     qapi::Result<void> ioapic_init_gsi(qom::Object &parent);
 
-    IrqchipMode m_irqchip { IrqchipMode::Off };
+    qapi::OnOffSplit m_irqchip { qapi::OnOffSplit::Off };
     std::optional<IOAPICPlan> m_ioapic_plan;
+    std::vector<qom::Ref<X86CPU>> m_cpus;
     intc::IOAPICCommonState *m_ioapic { nullptr };
 };
 

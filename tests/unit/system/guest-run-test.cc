@@ -345,7 +345,8 @@ TEST(GuestRun, CreatesADeviceWhenTheMachineHasNone)
     auto report = sysemu::run_builtin_guest(*vm, events(1));
 
     ASSERT_TRUE(report.has_value()) << report.error().message();
-    EXPECT_EQ(report.value().device_path, "/machine/unattached/device[0]");
+    // device[0] is the CPU, created first as in QEMU.
+    EXPECT_EQ(report.value().device_path, "/machine/unattached/device[1]");
 }
 
 TEST(GuestRun, RefusesTwoDevices)

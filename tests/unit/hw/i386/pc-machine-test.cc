@@ -128,7 +128,9 @@ TEST(PCMachineTypes, UnmodelledDriversAreKeptNotDropped)
         }
     }
     EXPECT_TRUE(unmodelled.contains("virtio-pci"));
-    EXPECT_TRUE(unmodelled.contains("x86_64-cpu"));
+    // CPU models other than qemu64 are not modelled; x86_64-cpu is.
+    EXPECT_TRUE(unmodelled.contains("Haswell-x86_64-cpu"));
+    EXPECT_FALSE(unmodelled.contains("x86_64-cpu"));
     EXPECT_FALSE(unmodelled.contains("q35-pcihost"));
     EXPECT_FALSE(unmodelled.contains("kvm-accel"));
 
@@ -306,9 +308,9 @@ TEST(PCMachineInit, OnlyPcQ35_4_0DefaultsToSplit)
     auto v401 = build_ok({ "-M", "pc-q35-4.0.1", "-accel", "kvm,kernel=model" });
     ASSERT_TRUE(v401);
     EXPECT_EQ(qom::cast<X86MachineState>(v40->machine()).irqchip_mode(),
-              hw::x86::IrqchipMode::Split);
+              qapi::OnOffSplit::Split);
     EXPECT_EQ(qom::cast<X86MachineState>(v401->machine()).irqchip_mode(),
-              hw::x86::IrqchipMode::On);
+              qapi::OnOffSplit::On);
 }
 
 TEST(PCMachineInit, AccelKernelIrqchipBeatsMachineOption)
@@ -317,7 +319,7 @@ TEST(PCMachineInit, AccelKernelIrqchipBeatsMachineOption)
                            "kvm,kernel=model,kernel-irqchip=split" });
     ASSERT_TRUE(vm);
     EXPECT_EQ(qom::cast<X86MachineState>(vm->machine()).irqchip_mode(),
-              hw::x86::IrqchipMode::Split);
+              qapi::OnOffSplit::Split);
 }
 
 TEST(PCMachineInit, MachineOptionKernelIrqchipIsSugarForTheAccelerator)
@@ -326,7 +328,7 @@ TEST(PCMachineInit, MachineOptionKernelIrqchipIsSugarForTheAccelerator)
                            "kvm,kernel=model" });
     ASSERT_TRUE(vm);
     EXPECT_EQ(qom::cast<X86MachineState>(vm->machine()).irqchip_mode(),
-              hw::x86::IrqchipMode::Split);
+              qapi::OnOffSplit::Split);
 }
 
 // ---- early resolution equals the realized IOAPIC ----------------------------
