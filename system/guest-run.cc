@@ -8,7 +8,7 @@
 #include "hw/misc/seoib-testdev.h"
 #include "qapi/enum-lookup.h"
 #include "system/vm.h"
-#include "tests/guest/guest-payloads.h"
+#include "hw/i386/guest-payloads.h"
 
 #include <fmt/format.h>
 
@@ -349,7 +349,7 @@ private:
         const uint64_t offset = mmio.address - base;
         if (!mmio.is_write) {
             // The backend interface has no way to complete an MMIO read;
-            // the payloads only write the IOAPIC (tests/guest/README.md).
+            // the payloads only write the IOAPIC (hw/i386/guest/README.md).
             m_guest_errors.log("IOAPIC read of {} bytes at {:#x} is not "
                                "supported",
                                mmio.size, offset);

@@ -2,7 +2,7 @@
  * The built-in guest: seoib-vm's demonstration that Suppress EOI Broadcast
  * is honoured, on the real kernel or on the kernel model.
  *
- * run_builtin_guest() runs the `storm` payload (tests/guest/storm.S) on
+ * run_builtin_guest() runs the `storm` payload (hw/i386/guest/storm.S) on
  * vCPU 0 of a built VM.  The guest enables its x2APIC, optionally asks for
  * Suppress EOI Broadcast (SVR bit 12), programs the IOAPIC redirection entry
  * of the seoib-testdev device's pin itself (through the IOAPIC's MMIO

@@ -9,7 +9,7 @@
 #pragma once
 
 #include "accel/kvm/kvm-backend.h"
-#include "tests/guest/guest-payloads.h"
+#include "hw/i386/guest-payloads.h"
 
 #include <gtest/gtest.h>
 

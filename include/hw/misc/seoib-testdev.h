@@ -7,7 +7,7 @@
  * input `pin`), services it (the line goes low again), and reports each
  * step of its interrupt handler, so the host can count, per device event,
  * how often the handler ran and which EOIs the guest wrote.  The built-in
- * guest (tests/guest/storm.S, run by system/guest-run.h) is its user.
+ * guest (hw/i386/guest/storm.S, run by system/guest-run.h) is its user.
  *
  * Register window (offsets from `iobase`; every register is write-only
  * except STATUS, any access size is accepted and the value is truncated to

@@ -12,7 +12,7 @@
  * Real mode, loaded and entered at LOAD_ADDR (given to `as` with --defsym).
  * The host has put the LAPIC in x2APIC mode (APICBASE) and set DS=ES=SS
  * base 0 with a 4 GiB limit, so the 0x67-prefixed stores reach the IOAPIC
- * at 0xfec00000.  Only the instruction subset of tests/guest/README.md is
+ * at 0xfec00000.  Only the instruction subset of hw/i386/guest/README.md is
  * used: the kernel model interprets this program too.  In particular there
  * are no shifts and no `and`: bit masks are built with `add r, r`.
  *

@@ -1,7 +1,7 @@
 /*
  * Look-ups over the generated payload table (guest-payloads-data.cc).
  */
-#include "tests/guest/guest-payloads.h"
+#include "hw/i386/guest-payloads.h"
 
 namespace guest {
 

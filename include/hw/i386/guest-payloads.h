@@ -1,8 +1,9 @@
 /*
  * The guest payloads: small real-mode programs assembled at build time from
- * the .S files in tests/guest and embedded here as bytes.  seoib-vm runs
+ * the .S files in hw/i386/guest and embedded here as bytes.  seoib-vm runs
  * them as its built-in guest and the KVM conformance suite runs them on both
- * backends.  README.md documents each payload's parameters and ports.
+ * backends.  hw/i386/guest/README.md documents each payload's parameters and
+ * ports.
  */
 #pragma once
 
@@ -22,7 +23,7 @@ struct GuestPayload {
     uint64_t entry_point { 0 };
 };
 
-/// Every payload, in the order tests/guest/meson.build lists them.
+/// Every payload, in the order hw/i386/guest/meson.build lists them.
 std::span<const GuestPayload> guest_payloads();
 
 /// The payload called `name` ("eoi-probe"), or nullptr if there is none.
