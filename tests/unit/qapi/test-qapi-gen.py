@@ -18,6 +18,8 @@ def load_generator():
     path = os.environ.get('QAPI_GEN') or os.path.join(
         os.path.dirname(__file__), '..', '..', '..', 'qapi', 'scripts',
         'qapi-gen.py')
+    # The generator's modules are the package next to it.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     spec = importlib.util.spec_from_file_location('qapi_gen', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
