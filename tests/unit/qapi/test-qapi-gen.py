@@ -1,30 +1,24 @@
 #!/usr/bin/env python3
 #
-# Tests of qapi-gen.py's schema reader: syntax, documentation blocks,
+# Tests of the generator's schema reader: syntax, documentation blocks,
 # example extraction, semantic checks and C++ naming.
 #
-# Run by meson with QAPI_GEN (the generator) and QAPI_SCHEMA (the seoib
-# schema) in the environment.
+# Run by meson with QAPI_SCRIPTS (the directory of the generator and its
+# package) and QAPI_SCHEMA (the seoib schema) in the environment.
 
-import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 import unittest
 
+# The generator's package (qapi/scripts/qapi/).
+sys.path.insert(0, os.environ.get('QAPI_SCRIPTS') or os.path.join(
+    os.path.dirname(__file__), '..', '..', '..', 'qapi', 'scripts'))
 
-def load_generator():
-    path = os.environ.get('QAPI_GEN') or os.path.join(
-        os.path.dirname(__file__), '..', '..', '..', 'qapi', 'scripts',
-        'qapi-gen.py')
-    spec = importlib.util.spec_from_file_location('qapi_gen', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-qapi_gen = load_generator()
+from qapi.common import c_name, camel_case, enum_constant  # noqa: E402
+from qapi.error import QAPIError  # noqa: E402
+from qapi.schema import Schema  # noqa: E402
 
 
 class SchemaTestCase(unittest.TestCase):
@@ -43,10 +37,10 @@ class SchemaTestCase(unittest.TestCase):
         return path
 
     def schema(self, text, pragma="{ 'pragma': { 'doc-required': false } }\n"):
-        return qapi_gen.Schema(self.write('schema.json', pragma + text))
+        return Schema(self.write('schema.json', pragma + text))
 
     def assertSchemaError(self, text, message, pragma=None):
-        with self.assertRaises(qapi_gen.QAPIError) as cm:
+        with self.assertRaises(QAPIError) as cm:
             if pragma is None:
                 self.schema(text)
             else:
@@ -440,23 +434,23 @@ class ExampleTest(SchemaTestCase):
 
 class NamingTest(unittest.TestCase):
     def test_member_names_become_snake_case(self):
-        self.assertEqual(qapi_gen.c_name('cpu-max'), 'cpu_max')
+        self.assertEqual(c_name('cpu-max'), 'cpu_max')
 
     def test_keywords_get_qemus_prefix(self):
-        self.assertEqual(qapi_gen.c_name('default'), 'q_default')
+        self.assertEqual(c_name('default'), 'q_default')
 
     def test_enum_values_become_camel_case(self):
-        self.assertEqual(qapi_gen.enum_constant('not-advertised'),
+        self.assertEqual(enum_constant('not-advertised'),
                          'NotAdvertised')
 
     def test_enum_values_keep_underscores(self):
-        self.assertEqual(qapi_gen.enum_constant('x86_64'), 'X86_64')
+        self.assertEqual(enum_constant('x86_64'), 'X86_64')
 
     def test_enum_values_starting_with_a_digit_get_an_underscore(self):
-        self.assertEqual(qapi_gen.enum_constant('2_5'), '_2_5')
+        self.assertEqual(enum_constant('2_5'), '_2_5')
 
     def test_commands_become_argument_struct_names(self):
-        self.assertEqual(qapi_gen.camel_case('qom-list-types') + 'Args',
+        self.assertEqual(camel_case('qom-list-types') + 'Args',
                          'QomListTypesArgs')
 
 
@@ -468,7 +462,7 @@ class SeoibSchemaTest(unittest.TestCase):
         path = os.environ.get('QAPI_SCHEMA') or os.path.join(
             os.path.dirname(__file__), '..', '..', '..', 'qapi',
             'qapi-schema.json')
-        cls.schema = qapi_gen.Schema(path)
+        cls.schema = Schema(path)
 
     def test_has_the_commands_seoib_answers(self):
         self.assertEqual([c.name for c in self.schema.commands()], [
