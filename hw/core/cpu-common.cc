@@ -24,6 +24,12 @@ void CPUState::class_init(qdev::DeviceClass &dc)
     // through the machine's pre_plug, which fills in what the board sets
     // here), so -device cannot create one.
     dc.user_creatable = false;
+    // Nor can one be unplugged: unrealizing a CPU would drop its vCPU and
+    // let its apic-id and CPUID features be rewritten behind the SEOIB
+    // policy (qom-set realized false, then the properties, then realize).
+    // QEMU's CPUs are hotpluggable through the machine's hotplug handler,
+    // which seoib does not have yet.
+    dc.hotpluggable = false;
 }
 
 qapi::Result<void> CPUState::do_realize()
