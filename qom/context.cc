@@ -23,24 +23,37 @@ Context::~Context()
     m_root.reset();
 }
 
-void Context::warn(std::string_view message) const
+namespace {
+
+/// The one place the library writes to stderr: a message whose host set
+/// no sink of its own for it.
+void report(const std::function<void(std::string_view)> &sink,
+            std::string_view prefix, std::string_view message)
 {
-    if (m_warning_sink) {
-        m_warning_sink(message);
+    if (sink) {
+        sink(message);
         return;
     }
-    std::fprintf(stderr, "warning: %.*s\n", static_cast<int>(message.size()),
+    std::fprintf(stderr, "%.*s%.*s\n", static_cast<int>(prefix.size()),
+                 prefix.data(), static_cast<int>(message.size()),
                  message.data());
+}
+
+} // namespace
+
+void Context::warn(std::string_view message) const
+{
+    report(m_warning_sink, "warning: ", message);
 }
 
 void Context::info(std::string_view message) const
 {
-    if (m_info_sink) {
-        m_info_sink(message);
-        return;
-    }
-    std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()),
-                 message.data());
+    report(m_info_sink, "", message);
+}
+
+void Context::guest_error(std::string_view message) const
+{
+    report(m_guest_error_sink, "", message);
 }
 
 qapi::Result<Ref<Object>> Context::new_object(std::string_view type)

@@ -4,8 +4,9 @@
 #include "hw/intc/ioapic-kvm-output.h"
 #include "qom/type-registry.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
-#include <cstdio>
 
 namespace hw::intc {
 
@@ -51,9 +52,8 @@ IOAPICState::IOAPICState()
     , m_default_timer(std::make_unique<MonotonicTimer>())
     , m_output(m_default_output.get())
     , m_timer(m_default_timer.get())
-    , m_guest_errors([](std::string_view msg) {
-        std::fprintf(stderr, "ioapic: guest error: %.*s\n",
-                     static_cast<int>(msg.size()), msg.data());
+    , m_guest_errors([this](std::string_view msg) {
+        context().guest_error(fmt::format("ioapic: guest error: {}", msg));
     })
 {
 }

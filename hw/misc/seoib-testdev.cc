@@ -2,7 +2,8 @@
 
 #include "qom/type-registry.h"
 
-#include <cstdio>
+#include <fmt/format.h>
+
 
 namespace hw::misc {
 
@@ -21,9 +22,8 @@ bool valid_access_size(unsigned size)
 } // namespace
 
 SeoibTestdevState::SeoibTestdevState()
-    : m_guest_errors([](std::string_view msg) {
-        std::fprintf(stderr, "seoib-testdev: guest error: %.*s\n",
-                     static_cast<int>(msg.size()), msg.data());
+    : m_guest_errors([this](std::string_view msg) {
+        context().guest_error(fmt::format("seoib-testdev: guest error: {}", msg));
     })
 {
 }

@@ -87,6 +87,14 @@ public:
     {
         m_info_sink = std::move(sink);
     }
+    /// Reports something a guest did wrong (QEMU's
+    /// qemu_log_mask(LOG_GUEST_ERROR)); `message` names the device.  The
+    /// default prints "MSG" to stderr.  Devices rate-limit before this.
+    void guest_error(std::string_view message) const;
+    void set_guest_error_sink(std::function<void(std::string_view)> sink)
+    {
+        m_guest_error_sink = std::move(sink);
+    }
 
 private:
     std::shared_ptr<const TypeRegistry> m_registry;
@@ -94,6 +102,7 @@ private:
     Ref<Object> m_root;
     std::function<void(std::string_view)> m_warning_sink;
     std::function<void(std::string_view)> m_info_sink;
+    std::function<void(std::string_view)> m_guest_error_sink;
 };
 
 /// A finalized registry with the qom types only (tests build on it).
