@@ -71,14 +71,15 @@ std::span<const uint32_t> CompatList::entries_for(const ObjectClass &type) const
 
 std::string ValueSource::describe() const
 {
-    switch (kind) {
-    case Kind::ClassDefault:
+    if (!slot) {
         return "default";
-    case Kind::AccelCompat:
-    case Kind::MachineCompat:
+    }
+    switch (*slot) {
+    case GlobalSlot::AccelCompat:
+    case GlobalSlot::MachineCompat:
         return fmt::format("compat {}", origin);
-    case Kind::Sugar:
-    case Kind::User:
+    case GlobalSlot::Sugar:
+    case GlobalSlot::User:
         return origin;
     }
     return origin;
@@ -225,23 +226,6 @@ qapi::Result<void> GlobalProperties::apply(Object &obj, bool include_user)
     return apply_matches(obj, matches);
 }
 
-namespace {
-ValueSource::Kind source_kind(GlobalSlot slot)
-{
-    switch (slot) {
-    case GlobalSlot::AccelCompat:
-        return ValueSource::Kind::AccelCompat;
-    case GlobalSlot::MachineCompat:
-        return ValueSource::Kind::MachineCompat;
-    case GlobalSlot::Sugar:
-        return ValueSource::Kind::Sugar;
-    case GlobalSlot::User:
-        return ValueSource::Kind::User;
-    }
-    return ValueSource::Kind::ClassDefault;
-}
-} // namespace
-
 qapi::Result<Resolved<qapi::QObject>>
 GlobalProperties::resolve(const ObjectClass &klass, std::string_view property,
                           bool include_user)
@@ -268,7 +252,7 @@ GlobalProperties::resolve(const ObjectClass &klass, std::string_view property,
             return e;
         }
         r.value = v.release_value();
-        r.source = ValueSource { source_kind(m.slot), std::string(m.origin) };
+        r.source = ValueSource { m.slot, std::string(m.origin) };
     }
     return r;
 }

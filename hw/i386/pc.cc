@@ -52,7 +52,7 @@ qapi::Result<IOAPICPlan> X86MachineState::plan_ioapic(qom::Context &ctx,
     if (!ok) {
         qapi::Error e = ok.release_error();
         // Name the -global that asked for it, as the command line would.
-        if (r.source.kind == qom::ValueSource::Kind::User) {
+        if (r.source.slot == qom::GlobalSlot::User) {
             e.prepend(r.source.origin + ": ");
         }
         return e;

@@ -91,8 +91,8 @@ struct GlobalProperty {
 
 /// Where a resolved value came from.
 struct ValueSource {
-    enum class Kind { ClassDefault, AccelCompat, MachineCompat, Sugar, User };
-    Kind kind { Kind::ClassDefault };
+    /// The slot of the deciding entry; none for the class default.
+    std::optional<GlobalSlot> slot;
     /// The deciding entry's origin (empty for the class default).
     std::string origin;
 

@@ -436,7 +436,7 @@ TEST_F(GlobalProps, EarlyResolutionNamesTheDecidingEntry)
     auto r = MUST(ctx.globals().resolve(
         klass, qom::PropertyKey<uint32_t> { "prop1" }, true));
     EXPECT_EQ(r.value, 0x11U);
-    EXPECT_EQ(r.source.kind, qom::ValueSource::Kind::User);
+    EXPECT_EQ(r.source.slot, qom::GlobalSlot::User);
     EXPECT_EQ(r.source.describe(), "-global test-static-sub.prop1=0x11");
 }
 
