@@ -6,6 +6,9 @@
 # Run by meson with QAPI_SCRIPTS (the directory of the generator and its
 # package) and QAPI_SCHEMA (the seoib schema) in the environment.
 
+import argparse
+import contextlib
+import io
 import os
 import shutil
 import sys
@@ -19,6 +22,14 @@ sys.path.insert(0, os.environ.get('QAPI_SCRIPTS') or os.path.join(
 from qapi.common import c_name, camel_case, enum_constant  # noqa: E402
 from qapi.error import QAPIError  # noqa: E402
 from qapi.schema import Schema  # noqa: E402
+from qapi.builtin_types import BuiltinTypesGen  # noqa: E402
+from qapi.commands import CommandsGen  # noqa: E402
+from qapi.events import EventsGen  # noqa: E402
+from qapi.examples_gen import ExamplesGen  # noqa: E402
+from qapi.gen import Gen, output_files  # noqa: E402
+from qapi.introspect import schema_info  # noqa: E402
+from qapi.main import main  # noqa: E402
+from qapi.types import TypesGen  # noqa: E402
 
 
 class SchemaTestCase(unittest.TestCase):
@@ -484,6 +495,77 @@ class SeoibSchemaTest(unittest.TestCase):
         members = self.schema.definitions['CompatProperty'].members()
         self.assertEqual([m.name for m in members],
                          ['qom-type', 'property', 'value'])
+
+
+class BackEndTest(SchemaTestCase):
+    """One thing each back end module is relied on for."""
+
+    SCHEMA = ("{ 'struct': 'Outer', 'data': { 'inner': 'Inner' } }\n"
+              "{ 'struct': 'Inner', 'data': { 'n': 'int' } }\n"
+              "{ 'command': 'get-outers', 'returns': [ 'Outer' ] }\n"
+              "{ 'event': 'DONE' }\n")
+
+    def opts(self, **kw):
+        opts = dict(namespace='qapi_test', prefix='test-', include_prefix='',
+                    builtins=False, output_dir=self.dir, depfile=None)
+        opts.update(kw)
+        return argparse.Namespace(**opts)
+
+    def test_gen_qualifies_names_outside_namespace_qapi(self):
+        gen = Gen(self.opts(), self.schema(self.SCHEMA))
+        self.assertEqual(gen.qualified('Outer'), 'qapi_test::Outer')
+        self.assertIn('using qapi::Result;', gen.open_ns())
+        self.assertIn('schema.json', gen.banner('x'))
+
+    def test_gen_lists_builtins_first_only_when_asked(self):
+        self.assertEqual(output_files(self.opts())[0], 'test-qapi-types.h')
+        self.assertEqual(output_files(self.opts(builtins=True))[:2],
+                         ['qapi-builtin-types.h', 'qapi-builtin-types.cc'])
+
+    def test_types_orders_a_struct_after_what_it_contains(self):
+        gen = TypesGen(self.opts(), self.schema(self.SCHEMA))
+        self.assertEqual([s.name for s in gen.struct_order()],
+                         ['Inner', 'Outer'])
+
+    def test_commands_declare_the_command_class(self):
+        gen = CommandsGen(self.opts(), self.schema(self.SCHEMA))
+        self.assertIn('class QmpCommands', gen.commands_h())
+
+    def test_event_without_data_has_no_parameters(self):
+        schema = self.schema(self.SCHEMA)
+        gen = EventsGen(self.opts(), schema)
+        self.assertEqual(gen.event_params(schema.definitions['DONE']), [])
+
+    def test_schema_info_adds_q_empty_arrays_and_builtins(self):
+        infos = schema_info(self.schema(self.SCHEMA))
+        by_name = {i['name']: i for i in infos}
+        self.assertEqual(by_name['get-outers']['arg-type'], 'q_empty')
+        self.assertEqual(by_name['q_empty']['meta-type'], 'object')
+        self.assertEqual(by_name['int']['json-type'], 'int')
+        arrays = [i for i in infos if i['meta-type'] == 'array']
+        self.assertEqual(len(arrays), 1)
+
+    def test_examples_of_an_undocumented_schema_are_empty(self):
+        gen = ExamplesGen(self.opts(), self.schema(self.SCHEMA))
+        self.assertEqual(gen.examples_json(), '[]\n')
+
+    def test_builtin_types_header_is_banner_and_fixed_text(self):
+        gen = BuiltinTypesGen(self.opts(), self.schema(self.SCHEMA))
+        self.assertTrue(gen.builtin_types_h().startswith('/*\n'))
+        self.assertIn('#pragma once', gen.builtin_types_h())
+
+    def test_main_writes_every_file_and_fails_on_a_bad_schema(self):
+        path = self.write('good.json', "{ 'pragma': { 'doc-required': "
+                          "false } }\n" + self.SCHEMA)
+        out = os.path.join(self.dir, 'out')
+        self.assertEqual(main([path, '-o', out]), 0)
+        self.assertEqual(sorted(os.listdir(out)),
+                         sorted(output_files(self.opts(prefix='',
+                                                       builtins=True))))
+        bad = self.write('bad.json', "{ 'enum': 'E', 'data': 'x' }\n")
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertEqual(main([bad, '-o', out]), 1)
+        self.assertIn('bad.json', err.getvalue())
 
 
 if __name__ == '__main__':
