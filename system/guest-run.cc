@@ -7,13 +7,11 @@
 #include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
 #include "hw/misc/seoib-testdev.h"
-#include "qapi/enum-lookup.h"
 #include "system/vm.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <map>
 #include <memory>
 #include <variant>
 
@@ -24,8 +22,6 @@ namespace {
 using namespace accel::kvm;
 using hw::misc::SeoibTestdevCounters;
 using hw::misc::SeoibTestdevState;
-
-constexpr std::string_view PAYLOAD_NAME = "storm";
 
 // The IOAPIC's MMIO window and the registers the host looks at (82093AA
 // datasheet, 3.0; the EOI register is the ICH's, version 0x20).
@@ -363,15 +359,6 @@ private:
     SeoibTestdevState &m_dev;
 };
 
-std::string event_line(const GuestEventCounts &e)
-{
-    return fmt::format(
-        "handler entries {}, LAPIC EOIs {}, services {}, IOAPIC EOIs {}, "
-        "EOI exits {}, re-injections {}, exits {}",
-        e.handler_entries, e.lapic_eois, e.services, e.ioapic_eois,
-        e.eoi_exits, e.reinjections, e.exits);
-}
-
 } // namespace
 
 GuestEventCounts GuestRunReport::totals() const
@@ -426,9 +413,10 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
             "vector {:#x} is an exception vector; use 0x20-0xff", opts.vector);
     }
     const guest::GuestPayload *payload =
-        guest::find_guest_payload(PAYLOAD_NAME);
+        guest::find_guest_payload(BUILTIN_GUEST_PAYLOAD);
     if (payload == nullptr) {
-        return qapi::Error::format("no guest payload '{}'", PAYLOAD_NAME);
+        return qapi::Error::format("no guest payload '{}'",
+                                   BUILTIN_GUEST_PAYLOAD);
     }
 
     SeoibTestdevState &dev = *TRY(testdev_for(*machine));
@@ -492,57 +480,6 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
     report.svr = seen.svr.value_or(0);
     report.reinjections_inferred = ioapic == nullptr;
     return report;
-}
-
-void print_guest_run_report(std::FILE *out, const GuestRunReport &report)
-{
-    fmt::print(out,
-               "guest: payload {} on {}, kernel-irqchip={}, seoib-policy={}; "
-               "IOAPIC version {:#x}, {} on pin {}, vector {:#x}\n",
-               PAYLOAD_NAME, report.backend, qapi::enum_name(report.irqchip),
-               report.policy ? qapi::enum_name(*report.policy) : "none",
-               report.ioapic_version, report.device_path, report.pin,
-               report.vector);
-    fmt::print(out, "guest: LVR {:#010x}, SVR written {:#x}, read back {:#x}\n",
-               report.lvr, report.svr_written, report.svr);
-    if (report.events.empty()) {
-        fmt::print(out, "guest: no device events\n");
-    } else if (report.uniform()) {
-        fmt::print(out, "guest: {} events, each: {}\n", report.events.size(),
-                   event_line(report.events.front()));
-    } else {
-        // Group identical events so a long run stays readable.
-        std::map<std::string, unsigned> groups;
-        for (const GuestEventCounts &e : report.events) {
-            ++groups[event_line(e)];
-        }
-        fmt::print(out, "guest: {} events:\n", report.events.size());
-        for (const auto &[line, count] : groups) {
-            fmt::print(out, "guest:   {} x {}\n", count, line);
-        }
-    }
-    // The payload keeps Windows' directed-EOI order (LAPIC EOI before the
-    // device is serviced) whether or not SVR bit 12 stuck; say which case a
-    // storm is.
-    const bool seoib_stuck = report.svr & 0x1000;
-    std::string why;
-    if (report.storm) {
-        why = seoib_stuck
-                  ? " -- the guest asked to suppress EOI broadcasts and KVM "
-                    "broadcast anyway"
-                  : " -- suppression was not available (SVR bit 12 did not "
-                    "stick); a guest that sees LVR bit 24 clear services "
-                    "the device before its EOI";
-    }
-    fmt::print(out, "guest: {}{}{}\n",
-               report.storm ? "interrupt storm: the line was re-injected "
-                              "before the guest serviced the device"
-                            : "no storm: every line was serviced before it "
-                              "was delivered again",
-               report.reinjections_inferred
-                   ? " (in-kernel IOAPIC: re-injections inferred)"
-                   : "",
-               why);
 }
 
 } // namespace sysemu
