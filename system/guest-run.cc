@@ -3,22 +3,16 @@
 #include "accel/kvm/kvm-accel.h"
 #include "hw/core/guest-error.h"
 #include "hw/i386/pc.h"
+#include "hw/i386/x86-boot.h"
 #include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
 #include "hw/misc/seoib-testdev.h"
-#include "qapi/enum-lookup.h"
 #include "system/vm.h"
-#include "hw/i386/guest-payloads.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
-#include <cstring>
-#include <map>
 #include <memory>
-#include <new>
-#include <span>
 #include <variant>
 
 namespace sysemu {
@@ -26,19 +20,8 @@ namespace sysemu {
 namespace {
 
 using namespace accel::kvm;
-// sysemu::Vm is the built VM; this is its KVM VM fd.
-using KvmVm = accel::kvm::Vm;
 using hw::misc::SeoibTestdevCounters;
 using hw::misc::SeoibTestdevState;
-
-constexpr std::string_view PAYLOAD_NAME = "storm";
-
-// Guest RAM: the IVT, the payload at its load address and the stack fit in
-// the first 64 KiB; 1 MiB is the real-mode address space.
-constexpr size_t GUEST_RAM_SIZE = 1024 * 1024;
-constexpr size_t GUEST_PAGE_SIZE = 4096;
-constexpr uint32_t GUEST_RAM_SLOT = 0;
-constexpr uint64_t GUEST_STACK_TOP = 0x8000;
 
 // The IOAPIC's MMIO window and the registers the host looks at (82093AA
 // datasheet, 3.0; the EOI register is the ICH's, version 0x20).
@@ -52,69 +35,6 @@ constexpr uint64_t IOAPIC_REMOTE_IRR = 1U << 14;
 // What the payload writes to the SVR: APIC software enable, spurious vector
 // 0xff, and bit 12 when it asks for Suppress EOI Broadcast.
 constexpr uint32_t GUEST_SVR = 0x1ff;
-
-// Segment access types (SDM Vol. 3, 3.4.5.1).
-constexpr uint8_t SEGMENT_CODE_READ_ACCESSED = 0xb;
-constexpr uint8_t SEGMENT_DATA_WRITE_ACCESSED = 0x3;
-constexpr uint64_t CR0_PE = 1;
-
-/// Page-aligned guest RAM registered as a KVM memory slot; the slot is
-/// removed before the memory is freed, as KVM requires.
-class GuestRam {
-public:
-    GuestRam(const GuestRam &) = delete;
-    GuestRam &operator=(const GuestRam &) = delete;
-
-    static qapi::Result<std::unique_ptr<GuestRam>> create(KvmVm &vm)
-    {
-        std::unique_ptr<GuestRam> ram(new GuestRam(vm));
-        qapi::Result<void> r =
-            vm.set_user_memory_region(GUEST_RAM_SLOT, 0, ram->bytes());
-        if (!r) {
-            return r.release_error().prepend("guest RAM: ");
-        }
-        ram->m_registered = true;
-        return ram;
-    }
-
-    ~GuestRam()
-    {
-        if (!m_registered) {
-            return;
-        }
-        qapi::Result<void> r = m_vm.set_user_memory_region(
-            GUEST_RAM_SLOT, 0, bytes().first(0));
-        if (!r) {
-            // The VM keeps a slot over freed memory; it can only fault.
-            fmt::print(stderr, "guest RAM: cannot remove slot {}: {}\n",
-                       GUEST_RAM_SLOT, r.error().message());
-        }
-    }
-
-    std::span<std::byte> bytes()
-    {
-        return std::span<std::byte>(m_memory.get(), GUEST_RAM_SIZE);
-    }
-
-private:
-    struct AlignedDelete {
-        void operator()(std::byte *p) const
-        {
-            ::operator delete[](p, std::align_val_t { GUEST_PAGE_SIZE });
-        }
-    };
-
-    explicit GuestRam(KvmVm &vm)
-        : m_vm(vm)
-        , m_memory(new (std::align_val_t { GUEST_PAGE_SIZE })
-                       std::byte[GUEST_RAM_SIZE]())
-    {
-    }
-
-    KvmVm &m_vm;
-    std::unique_ptr<std::byte[], AlignedDelete> m_memory;
-    bool m_registered { false };
-};
 
 void find_testdevs(qom::Object &obj, std::vector<SeoibTestdevState *> &found)
 {
@@ -151,50 +71,6 @@ qapi::Result<SeoibTestdevState *> testdev_for(hw::MachineState &machine)
     TRY(machine.unattached().add_child("device[*]", dev));
     TRY(dev->realize());
     return dev.get();
-}
-
-qapi::Result<void> enter_payload(Vcpu &vcpu, const guest::GuestPayload &payload,
-                                 const Regs &params)
-{
-    uint64_t apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
-                         MSR_IA32_APICBASE_EXTD;
-    if (vcpu.id() == 0) {
-        apic_base |= MSR_IA32_APICBASE_BSP;
-    }
-    const std::array<MsrEntry, 1> msrs { MsrEntry { MSR_IA32_APICBASE,
-                                                    apic_base } };
-    if (TRY(vcpu.set_msrs(msrs)) != msrs.size()) {
-        return qapi::Error::format(
-            "KVM_SET_MSRS(APICBASE={:#x}) refused: the guest needs x2APIC",
-            apic_base);
-    }
-
-    Sregs sregs = TRY(vcpu.get_sregs());
-    sregs.cs = Segment { .base = 0,
-                         .limit = 0xffff,
-                         .selector = 0,
-                         .type = SEGMENT_CODE_READ_ACCESSED };
-    // "Unreal mode": a 4 GiB data limit lets the payload's 0x67-prefixed
-    // stores reach the IOAPIC at 0xfec00000 without leaving real mode.
-    const Segment flat_data { .base = 0,
-                              .limit = 0xffffffff,
-                              .selector = 0,
-                              .type = SEGMENT_DATA_WRITE_ACCESSED,
-                              .g = 1 };
-    sregs.ds = flat_data;
-    sregs.es = flat_data;
-    sregs.fs = flat_data;
-    sregs.gs = flat_data;
-    sregs.ss = flat_data;
-    sregs.cr0 &= ~CR0_PE;
-    TRY(vcpu.set_sregs(sregs));
-
-    Regs regs = params;
-    regs.rip = payload.entry_point;
-    regs.rsp = GUEST_STACK_TOP;
-    // Bit 1 is reserved-one; IF stays clear until the payload's `sti`.
-    regs.rflags = 0x2;
-    return vcpu.set_regs(regs);
 }
 
 /// The run loop: dispatches exits, attributes them to device events and
@@ -483,15 +359,6 @@ private:
     SeoibTestdevState &m_dev;
 };
 
-std::string event_line(const GuestEventCounts &e)
-{
-    return fmt::format(
-        "handler entries {}, LAPIC EOIs {}, services {}, IOAPIC EOIs {}, "
-        "EOI exits {}, re-injections {}, exits {}",
-        e.handler_entries, e.lapic_eois, e.services, e.ioapic_eois,
-        e.eoi_exits, e.reinjections, e.exits);
-}
-
 } // namespace
 
 GuestEventCounts GuestRunReport::totals() const
@@ -546,9 +413,10 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
             "vector {:#x} is an exception vector; use 0x20-0xff", opts.vector);
     }
     const guest::GuestPayload *payload =
-        guest::find_guest_payload(PAYLOAD_NAME);
+        guest::find_guest_payload(BUILTIN_GUEST_PAYLOAD);
     if (payload == nullptr) {
-        return qapi::Error::format("no guest payload '{}'", PAYLOAD_NAME);
+        return qapi::Error::format("no guest payload '{}'",
+                                   BUILTIN_GUEST_PAYLOAD);
     }
 
     SeoibTestdevState &dev = *TRY(testdev_for(*machine));
@@ -568,23 +436,23 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
     report.svr_written =
         GUEST_SVR | (opts.suppress_eoi_broadcast ? APIC_SPIV_DIRECTED_EOI : 0);
 
-    std::unique_ptr<GuestRam> ram = TRY(GuestRam::create(kvm->vm()));
-    std::span<std::byte> memory = ram->bytes();
-    if (payload->load_address + payload->image.size() > memory.size()) {
-        return qapi::Error::format("{} does not fit in guest RAM",
-                                   payload->name);
+    std::unique_ptr<hw::x86::GuestRam> ram =
+        TRY(hw::x86::GuestRam::create(kvm->vm()));
+    TRY(hw::x86::load_payload(*ram, *payload));
+    if (!TRY(hw::x86::set_apic_base(vcpu, hw::x86::ApicMode::X2apic))) {
+        return qapi::Error::format(
+            "KVM_SET_MSRS(APICBASE={:#x}) refused: the guest needs x2APIC",
+            hw::x86::apic_base(vcpu.id(), hw::x86::ApicMode::X2apic));
     }
-    std::memcpy(memory.data() + payload->load_address, payload->image.data(),
-                payload->image.size());
-
-    Regs params;
-    params.rax = opts.events;
-    params.rbx = opts.vector;
-    params.rcx = opts.suppress_eoi_broadcast ? 1 : 0;
-    params.rdx = dev.pin();
-    params.rsi = dev.iobase();
-    params.rdi = dest_apic_id;
-    TRY(enter_payload(vcpu, *payload, params));
+    TRY(hw::x86::set_entry_state(
+        vcpu, hw::x86::CpuEntry { .mode = hw::x86::EntryMode::Real,
+                                  .ip = payload->entry_point,
+                                  .rax = opts.events,
+                                  .rbx = opts.vector,
+                                  .rcx = opts.suppress_eoi_broadcast ? 1U : 0U,
+                                  .rdx = dev.pin(),
+                                  .rsi = dev.iobase(),
+                                  .rdi = dest_apic_id }));
 
     GuestRun run(vcpu, dev, ioapic, opts, report);
     SeoibTestdevState::IrqHandler line;
@@ -612,57 +480,6 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
     report.svr = seen.svr.value_or(0);
     report.reinjections_inferred = ioapic == nullptr;
     return report;
-}
-
-void print_guest_run_report(std::FILE *out, const GuestRunReport &report)
-{
-    fmt::print(out,
-               "guest: payload {} on {}, kernel-irqchip={}, seoib-policy={}; "
-               "IOAPIC version {:#x}, {} on pin {}, vector {:#x}\n",
-               PAYLOAD_NAME, report.backend, qapi::enum_name(report.irqchip),
-               report.policy ? qapi::enum_name(*report.policy) : "none",
-               report.ioapic_version, report.device_path, report.pin,
-               report.vector);
-    fmt::print(out, "guest: LVR {:#010x}, SVR written {:#x}, read back {:#x}\n",
-               report.lvr, report.svr_written, report.svr);
-    if (report.events.empty()) {
-        fmt::print(out, "guest: no device events\n");
-    } else if (report.uniform()) {
-        fmt::print(out, "guest: {} events, each: {}\n", report.events.size(),
-                   event_line(report.events.front()));
-    } else {
-        // Group identical events so a long run stays readable.
-        std::map<std::string, unsigned> groups;
-        for (const GuestEventCounts &e : report.events) {
-            ++groups[event_line(e)];
-        }
-        fmt::print(out, "guest: {} events:\n", report.events.size());
-        for (const auto &[line, count] : groups) {
-            fmt::print(out, "guest:   {} x {}\n", count, line);
-        }
-    }
-    // The payload keeps Windows' directed-EOI order (LAPIC EOI before the
-    // device is serviced) whether or not SVR bit 12 stuck; say which case a
-    // storm is.
-    const bool seoib_stuck = report.svr & 0x1000;
-    std::string why;
-    if (report.storm) {
-        why = seoib_stuck
-                  ? " -- the guest asked to suppress EOI broadcasts and KVM "
-                    "broadcast anyway"
-                  : " -- suppression was not available (SVR bit 12 did not "
-                    "stick); a guest that sees LVR bit 24 clear services "
-                    "the device before its EOI";
-    }
-    fmt::print(out, "guest: {}{}{}\n",
-               report.storm ? "interrupt storm: the line was re-injected "
-                              "before the guest serviced the device"
-                            : "no storm: every line was serviced before it "
-                              "was delivered again",
-               report.reinjections_inferred
-                   ? " (in-kernel IOAPIC: re-injections inferred)"
-                   : "",
-               why);
 }
 
 } // namespace sysemu

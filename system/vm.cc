@@ -5,6 +5,7 @@
 #include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
 #include "accel/kvm/seoib-policy.h"
+#include "system/guest-report.h"
 #include "system/guest-run.h"
 
 #include <fmt/format.h>

@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sysemu {
@@ -81,6 +82,9 @@ struct GuestEventCounts {
     friend bool operator==(const GuestEventCounts &,
                            const GuestEventCounts &) = default;
 };
+
+/// The payload the built-in guest runs (hw/i386/guest/storm.S).
+inline constexpr std::string_view BUILTIN_GUEST_PAYLOAD = "storm";
 
 /// The result of a run of the built-in guest.
 struct GuestRunReport {
@@ -142,8 +146,5 @@ struct GuestRunReport {
 qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
                                                const GuestRunOptions &opts);
 
-/// The report as seoib-vm prints it: the LVR and SVR the guest saw and the
-/// per-event counts (one line when every event counted the same).
-void print_guest_run_report(std::FILE *out, const GuestRunReport &report);
 
 } // namespace sysemu

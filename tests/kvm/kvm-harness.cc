@@ -2,12 +2,8 @@
 
 #include "accel/kvm/kvm-backend-linux.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
-#include <array>
 #include <chrono>
-#include <cstring>
 #include <type_traits>
 
 namespace kvm_test {
@@ -28,10 +24,6 @@ constexpr uint32_t CPUID_LEAF_FEATURES = 1;
 // KVM_SET_TSS_ADDR: three pages below the 4 GiB BIOS area, as QEMU uses.
 // Only VMX without unrestricted guest needs it, to run real mode.
 constexpr uint64_t TSS_ADDRESS = 0xfffbd000;
-
-// Segment access types (SDM Vol. 3, 3.4.5.1).
-constexpr uint8_t SEGMENT_CODE_READ_ACCESSED = 0xb;
-constexpr uint8_t SEGMENT_DATA_WRITE_ACCESSED = 0x3;
 
 constexpr uint32_t MSI_ADDRESS_BASE = 0xfee00000;
 constexpr uint32_t MSI_DATA_LEVEL = 1U << 15;
@@ -174,37 +166,17 @@ std::string describe_exit(const VcpuExit &exit)
     return std::visit(Describe {}, exit);
 }
 
-GuestMemory::GuestMemory(size_t size)
-{
-    void *address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (address != MAP_FAILED) {
-        m_bytes = std::span<std::byte>(static_cast<std::byte *>(address), size);
-    }
-}
-
-GuestMemory::~GuestMemory()
-{
-    if (!m_bytes.empty()) {
-        ::munmap(m_bytes.data(), m_bytes.size());
-    }
-}
-
 TestVm::TestVm(System &system, std::unique_ptr<Vm> vm)
     : m_system(system)
     , m_vm(std::move(vm))
 {
 }
 
-qapi::Result<std::unique_ptr<TestVm>> TestVm::create(System &system,
-                                                     Irqchip irqchip)
+qapi::Result<std::unique_ptr<TestVm>>
+TestVm::create(System &system, Irqchip irqchip, size_t ram_size)
 {
     std::unique_ptr<Vm> vm = TRY(system.create_vm());
     std::unique_ptr<TestVm> test_vm(new TestVm(system, std::move(vm)));
-    if (test_vm->ram().empty()) {
-        return qapi::Error::format("mmap of {} bytes of guest RAM failed",
-                                   RAM_SIZE);
-    }
     switch (irqchip) {
     case Irqchip::None:
         break;
@@ -217,7 +189,7 @@ qapi::Result<std::unique_ptr<TestVm>> TestVm::create(System &system,
         break;
     }
     TRY(test_vm->vm().set_tss_addr(TSS_ADDRESS));
-    TRY(test_vm->vm().set_user_memory_region(0, 0, test_vm->ram()));
+    test_vm->m_ram = TRY(hw::x86::GuestRam::create(*test_vm->m_vm, ram_size));
     return test_vm;
 }
 
@@ -230,16 +202,7 @@ qapi::Result<Vcpu *> TestVm::add_vcpu(uint32_t id)
 
 qapi::Result<void> TestVm::load(const guest::GuestPayload &payload)
 {
-    std::span<std::byte> memory = ram();
-    if (payload.load_address > memory.size() ||
-        payload.image.size() > memory.size() - payload.load_address) {
-        return qapi::Error::format(
-            "{} does not fit in {} bytes of RAM at {:#x}", payload.name,
-            memory.size(), payload.load_address);
-    }
-    std::memcpy(memory.data() + payload.load_address, payload.image.data(),
-                payload.image.size());
-    return {};
+    return hw::x86::load_payload(*m_ram, payload);
 }
 
 qapi::Result<void> set_cpuid(System &system, Vcpu &vcpu, bool x2apic)
@@ -263,18 +226,11 @@ qapi::Result<void> set_cpuid(System &system, Vcpu &vcpu, bool x2apic)
 
 qapi::Result<void> set_apic_base(Vcpu &vcpu, bool x2apic)
 {
-    uint64_t base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE;
-    if (x2apic) {
-        base |= MSR_IA32_APICBASE_EXTD;
-    }
-    if (vcpu.id() == 0) {
-        base |= MSR_IA32_APICBASE_BSP;
-    }
-    const std::array<MsrEntry, 1> msrs { MsrEntry { MSR_IA32_APICBASE, base } };
-    size_t written = TRY(vcpu.set_msrs(msrs));
-    if (written != msrs.size()) {
+    const hw::x86::ApicMode mode =
+        x2apic ? hw::x86::ApicMode::X2apic : hw::x86::ApicMode::Xapic;
+    if (!TRY(hw::x86::set_apic_base(vcpu, mode))) {
         return qapi::Error::format("KVM_SET_MSRS(APICBASE={:#x}) refused",
-                                   base);
+                                   hw::x86::apic_base(vcpu.id(), mode));
     }
     return {};
 }
@@ -288,36 +244,14 @@ qapi::Result<void> set_spiv(Vcpu &vcpu, uint32_t spiv)
 
 qapi::Result<void> enter_real_mode(Vcpu &vcpu, const RealModeStart &start)
 {
-    Sregs sregs = TRY(vcpu.get_sregs());
-    sregs.cs = Segment { .base = 0,
-                         .limit = 0xffff,
-                         .selector = 0,
-                         .type = SEGMENT_CODE_READ_ACCESSED };
-    // "Unreal mode": a 4 GiB data limit (hence 4 KiB granularity) lets the
-    // 0x67-prefixed stores reach the IOAPIC at 0xfec00000.
-    Segment flat_data { .base = 0,
-                        .limit = 0xffffffff,
-                        .selector = 0,
-                        .type = SEGMENT_DATA_WRITE_ACCESSED,
-                        .g = 1 };
-    sregs.ds = flat_data;
-    sregs.es = flat_data;
-    sregs.ss = flat_data;
-    sregs.fs = flat_data;
-    sregs.gs = flat_data;
-    sregs.cr0 &= ~uint64_t { 1 }; // CR0.PE
-    TRY(vcpu.set_sregs(sregs));
-
-    Regs regs {};
-    regs.rip = start.entry;
-    regs.rsp = start.stack_top;
-    regs.rax = start.rax;
-    regs.rbx = start.rbx;
-    regs.rcx = start.rcx;
-    regs.rdx = start.rdx;
-    regs.rflags =
-        0x2; // bit 1 is reserved-one; IF clear until the guest's `sti`
-    return vcpu.set_regs(regs);
+    return hw::x86::set_entry_state(
+        vcpu, hw::x86::CpuEntry { .mode = hw::x86::EntryMode::Real,
+                                  .ip = start.entry,
+                                  .sp = start.stack_top,
+                                  .rax = start.rax,
+                                  .rbx = start.rbx,
+                                  .rcx = start.rcx,
+                                  .rdx = start.rdx });
 }
 
 RoutingEntry level_msi_route(uint32_t gsi, uint32_t dest_id, uint8_t vector)

@@ -10,6 +10,7 @@
 
 #include "accel/kvm/kvm-backend.h"
 #include "hw/i386/guest-payloads.h"
+#include "hw/i386/x86-boot.h"
 
 #include <gtest/gtest.h>
 
@@ -105,33 +106,22 @@ int errno_of(const qapi::Result<T> &result)
 /// Interrupt controller set-up of a test VM.
 enum class Irqchip { None, Split, Kernel };
 
-/// An anonymous private mapping, page aligned as KVM requires of a slot.
-class GuestMemory {
-public:
-    explicit GuestMemory(size_t size);
-    GuestMemory(const GuestMemory &) = delete;
-    GuestMemory &operator=(const GuestMemory &) = delete;
-    ~GuestMemory();
-
-    std::span<std::byte> bytes() { return m_bytes; }
-
-private:
-    std::span<std::byte> m_bytes;
-};
-
 /// A VM over any backend: irqchip mode, 64 KiB of RAM at GPA 0, vCPUs.
 /// Members are ordered so vCPUs close before the VM and the VM before its
 /// memory, as the interface requires.
 class TestVm {
 public:
-    static constexpr size_t RAM_SIZE = 64 * 1024;
+    /// The least RAM every payload runs in; small, as a suite creates
+    /// hundreds of these VMs.
+    static constexpr size_t RAM_SIZE = hw::x86::PAYLOAD_RAM_MIN_SIZE;
 
-    /// Creates the VM with `irqchip` and its RAM slot; no vCPU yet.
-    static qapi::Result<std::unique_ptr<TestVm>> create(System &system,
-                                                        Irqchip irqchip);
+    /// Creates the VM with `irqchip` and `ram_size` bytes of RAM at GPA 0
+    /// (hw::x86::GuestRam); no vCPU yet.
+    static qapi::Result<std::unique_ptr<TestVm>>
+    create(System &system, Irqchip irqchip, size_t ram_size = RAM_SIZE);
 
     Vm &vm() { return *m_vm; }
-    std::span<std::byte> ram() { return m_memory.bytes(); }
+    std::span<std::byte> ram() { return m_ram->bytes(); }
 
     /// KVM_CREATE_VCPU(id); the vCPU lives as long as this VM.
     qapi::Result<Vcpu *> add_vcpu(uint32_t id);
@@ -143,27 +133,27 @@ private:
     TestVm(System &system, std::unique_ptr<Vm> vm);
 
     System &m_system;
-    GuestMemory m_memory { RAM_SIZE };
     std::unique_ptr<Vm> m_vm;
+    std::unique_ptr<hw::x86::GuestRam> m_ram;
     std::vector<std::unique_ptr<Vcpu>> m_vcpus;
 };
 
 /// KVM_SET_CPUID2 with the supported CPUID, CPUID.1:ECX.x2APIC set or clear.
 qapi::Result<void> set_cpuid(System &system, Vcpu &vcpu, bool x2apic);
 
-/// MSR_IA32_APICBASE: enabled at the default base, x2APIC mode or not, BSP
-/// for vCPU 0.
+/// hw::x86::set_apic_base() in x2APIC or xAPIC mode; a refused value is an
+/// error.
 qapi::Result<void> set_apic_base(Vcpu &vcpu, bool x2apic);
 
 /// KVM_GET_LAPIC, change SPIV, KVM_SET_LAPIC.
 qapi::Result<void> set_spiv(Vcpu &vcpu, uint32_t spiv);
 
-/// Real mode at CS:IP 0:`entry`, DS/ES/SS base 0 with a 4 GiB limit (so
-/// 0x67-prefixed accesses reach MMIO), SP = `stack_top`, the parameter
-/// registers from `params`.
+/// hw::x86::set_entry_state() in real mode (unreal data segments, so
+/// 0x67-prefixed accesses reach MMIO) at CS:IP 0:`entry`, SP = `stack_top`,
+/// the parameter registers from `start`.
 struct RealModeStart {
     uint64_t entry { 0 };
-    uint64_t stack_top { 0x8000 };
+    uint64_t stack_top { hw::x86::BOOT_STACK_TOP };
     uint64_t rax { 0 }, rbx { 0 }, rcx { 0 }, rdx { 0 };
 };
 qapi::Result<void> enter_real_mode(Vcpu &vcpu, const RealModeStart &start);

@@ -11,6 +11,7 @@
 #include "hw/misc/seoib-testdev.h"
 #include "qom/context.h"
 #include "system/builtin-types.h"
+#include "system/guest-report.h"
 #include "system/guest-run.h"
 #include "system/vl.h"
 #include "system/vm.h"

@@ -1,0 +1,149 @@
+#include "hw/i386/x86-boot.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+namespace hw::x86 {
+
+using namespace accel::kvm;
+
+namespace {
+
+constexpr size_t GUEST_PAGE_SIZE = 4096;
+
+// Segment access types (SDM Vol. 3, 3.4.5.1).
+constexpr uint8_t SEGMENT_CODE_READ_ACCESSED = 0xb;
+constexpr uint8_t SEGMENT_DATA_WRITE_ACCESSED = 0x3;
+
+constexpr uint64_t CR0_PE = 1;
+// Bit 1 of RFLAGS is reserved-one; IF stays clear until the guest's `sti`.
+constexpr uint64_t RFLAGS_AT_ENTRY = 0x2;
+
+void set_real_mode_segments(Sregs &sregs)
+{
+    sregs.cs = Segment { .base = 0,
+                         .limit = 0xffff,
+                         .selector = 0,
+                         .type = SEGMENT_CODE_READ_ACCESSED };
+    // "Unreal mode": a 4 GiB data limit (hence 4 KiB granularity) lets the
+    // payloads' 0x67-prefixed stores reach the IOAPIC at 0xfec00000
+    // without leaving real mode.
+    const Segment flat_data { .base = 0,
+                              .limit = 0xffffffff,
+                              .selector = 0,
+                              .type = SEGMENT_DATA_WRITE_ACCESSED,
+                              .g = 1 };
+    sregs.ds = flat_data;
+    sregs.es = flat_data;
+    sregs.fs = flat_data;
+    sregs.gs = flat_data;
+    sregs.ss = flat_data;
+    sregs.cr0 &= ~CR0_PE;
+}
+
+} // namespace
+
+void GuestRam::AlignedDelete::operator()(std::byte *p) const
+{
+    ::operator delete[](p, std::align_val_t { GUEST_PAGE_SIZE });
+}
+
+GuestRam::GuestRam(Vm &vm, size_t size)
+    : m_vm(vm)
+    , m_size(size)
+    , m_memory(new (std::align_val_t { GUEST_PAGE_SIZE }) std::byte[size]())
+{
+}
+
+qapi::Result<std::unique_ptr<GuestRam>> GuestRam::create(Vm &vm, size_t size)
+{
+    if (size == 0 || size % GUEST_PAGE_SIZE != 0) {
+        return qapi::Error::format(
+            "guest RAM: {} bytes is not a whole number of pages", size);
+    }
+    std::unique_ptr<GuestRam> ram(new GuestRam(vm, size));
+    qapi::Result<void> r =
+        vm.set_user_memory_region(BOOT_RAM_SLOT, 0, ram->bytes());
+    if (!r) {
+        return r.release_error().prepend("guest RAM: ");
+    }
+    ram->m_registered = true;
+    return ram;
+}
+
+GuestRam::~GuestRam()
+{
+    if (!m_registered) {
+        return;
+    }
+    qapi::Result<void> r =
+        m_vm.set_user_memory_region(BOOT_RAM_SLOT, 0, bytes().first(0));
+    if (!r) {
+        // The VM keeps a slot over freed memory; it can only fault.
+        fmt::print(stderr, "guest RAM: cannot remove slot {}: {}\n",
+                   BOOT_RAM_SLOT, r.error().message());
+    }
+}
+
+qapi::Result<void> load_payload(GuestRam &ram,
+                                const guest::GuestPayload &payload)
+{
+    std::span<std::byte> memory = ram.bytes();
+    if (payload.load_address > memory.size() ||
+        payload.image.size() > memory.size() - payload.load_address) {
+        return qapi::Error::format(
+            "{} does not fit in {} bytes of RAM at {:#x}", payload.name,
+            memory.size(), payload.load_address);
+    }
+    std::memcpy(memory.data() + payload.load_address, payload.image.data(),
+                payload.image.size());
+    return {};
+}
+
+uint64_t apic_base(uint32_t vcpu_id, ApicMode mode)
+{
+    uint64_t base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE;
+    if (mode == ApicMode::X2apic) {
+        base |= MSR_IA32_APICBASE_EXTD;
+    }
+    if (vcpu_id == 0) {
+        base |= MSR_IA32_APICBASE_BSP;
+    }
+    return base;
+}
+
+qapi::Result<bool> set_apic_base(Vcpu &vcpu, ApicMode mode)
+{
+    const std::array<MsrEntry, 1> msrs { MsrEntry {
+        MSR_IA32_APICBASE, apic_base(vcpu.id(), mode) } };
+    return TRY(vcpu.set_msrs(msrs)) == msrs.size();
+}
+
+qapi::Result<void> set_entry_state(Vcpu &vcpu, const CpuEntry &entry)
+{
+    Sregs sregs = TRY(vcpu.get_sregs());
+    switch (entry.mode) {
+    case EntryMode::Real:
+        set_real_mode_segments(sregs);
+        break;
+    }
+    TRY(vcpu.set_sregs(sregs));
+
+    Regs regs {};
+    regs.rip = entry.ip;
+    regs.rsp = entry.sp;
+    regs.rax = entry.rax;
+    regs.rbx = entry.rbx;
+    regs.rcx = entry.rcx;
+    regs.rdx = entry.rdx;
+    regs.rsi = entry.rsi;
+    regs.rdi = entry.rdi;
+    regs.rflags = RFLAGS_AT_ENTRY;
+    return vcpu.set_regs(regs);
+}
+
+} // namespace hw::x86
