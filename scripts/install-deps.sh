@@ -4,7 +4,8 @@
 set -eu
 
 packages="meson ninja-build g++ pkg-config python3 binutils
-libglib2.0-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev"
+libglib2.0-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+qemu-system-x86 qemu-utils"
 
 missing=""
 for p in $packages; do
