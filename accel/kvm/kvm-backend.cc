@@ -4,6 +4,8 @@
  */
 #include "accel/kvm/kvm-backend.h"
 
+#include <bit>
+#include <numeric>
 
 namespace accel::kvm {
 
@@ -78,6 +80,25 @@ void LapicState::set_vector_bit(uint32_t base, uint8_t vector, bool value)
         word &= ~vector_reg_mask(vector);
     }
     set_reg(offset, word);
+}
+
+uint16_t XsaveState::fcw() const
+{
+    return static_cast<uint16_t>(region[0] | region[1] << 8);
+}
+
+uint32_t XsaveState::mxcsr() const
+{
+    return static_cast<uint32_t>(region[24]) | static_cast<uint32_t>(region[25]) << 8 |
+           static_cast<uint32_t>(region[26]) << 16 | static_cast<uint32_t>(region[27]) << 24;
+}
+
+size_t DirtyBitmap::count() const
+{
+    return std::accumulate(words.begin(), words.end(), size_t { 0 },
+                           [](size_t sum, uint64_t word) {
+                               return sum + static_cast<size_t>(std::popcount(word));
+                           });
 }
 
 qapi::Result<KernelProfile> parse_kernel_profile(std::string_view name)

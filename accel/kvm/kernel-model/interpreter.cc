@@ -135,7 +135,7 @@ StackResult stack_peek(VcpuState &vcpu, uint32_t depth, unsigned size, uint32_t 
     if (offset + size - 1 > cpu.ss.limit) {
         return StackResult::Fault;
     }
-    std::span<std::byte> bytes = vcpu.vm().ram((cpu.ss.base + offset) & 0xFFFFFFFF, size);
+    std::span<const std::byte> bytes = vcpu.vm().ram((cpu.ss.base + offset) & 0xFFFFFFFF, size);
     if (bytes.empty()) {
         return StackResult::NotRam;
     }
@@ -162,7 +162,7 @@ StackResult stack_push(VcpuState &vcpu, unsigned size, uint32_t value)
     if (offset + size - 1 > cpu.ss.limit) {
         return StackResult::Fault;
     }
-    std::span<std::byte> bytes = vcpu.vm().ram((cpu.ss.base + offset) & 0xFFFFFFFF, size);
+    std::span<std::byte> bytes = vcpu.vm().ram_for_write((cpu.ss.base + offset) & 0xFFFFFFFF, size);
     if (bytes.empty()) {
         return StackResult::NotRam;
     }
@@ -270,7 +270,7 @@ bool Interpreter::fetch(unsigned size, uint32_t &value)
         if (m_next > m_cpu.cs.limit) {
             return fault(VECTOR_GP);
         }
-        std::span<std::byte> byte = m_vcpu.vm().ram((m_cpu.cs.base + m_next) & 0xFFFFFFFF, 1);
+        std::span<const std::byte> byte = m_vcpu.vm().ram((m_cpu.cs.base + m_next) & 0xFFFFFFFF, 1);
         // Fetching from MMIO is an emulation failure in KVM as well.
         if (byte.empty()) {
             return unsupported();
@@ -336,7 +336,7 @@ bool Interpreter::load(uint8_t modrm, unsigned reg_index)
         return fault(VECTOR_GP);
     }
     uint64_t linear = (m_cpu.ds.base + offset) & 0xFFFFFFFF;
-    std::span<std::byte> bytes = m_vcpu.vm().ram(linear, size);
+    std::span<const std::byte> bytes = m_vcpu.vm().ram(linear, size);
     if (!bytes.empty()) {
         set_reg(reg_index, size, load_le(bytes));
         return true;
@@ -370,7 +370,7 @@ bool Interpreter::store(uint8_t modrm, unsigned reg_index)
     }
     uint64_t linear = (m_cpu.ds.base + offset) & 0xFFFFFFFF;
     uint32_t value = reg(reg_index, size);
-    std::span<std::byte> bytes = m_vcpu.vm().ram(linear, size);
+    std::span<std::byte> bytes = m_vcpu.vm().ram_for_write(linear, size);
     if (!bytes.empty()) {
         store_le(bytes, value);
         return true;
@@ -759,7 +759,7 @@ std::optional<VcpuExit> deliver_interrupt(VcpuState &vcpu, uint8_t vector)
 {
     CpuRegisters &cpu = vcpu.cpu;
     // The real-mode IVT at linear 0: offset, then segment.
-    std::span<std::byte> entry = vcpu.vm().ram(static_cast<uint64_t>(vector) * 4, 4);
+    std::span<const std::byte> entry = vcpu.vm().ram(static_cast<uint64_t>(vector) * 4, 4);
     if (entry.empty()) {
         return internal_error_exit();
     }

@@ -82,6 +82,12 @@ public:
     /// INIT/SIPI pending from an IPI, taken by the vCPU's run loop.
     bool take_pending_init();
     std::optional<uint8_t> take_pending_sipi();
+    /// KVM_SET_MP_STATE(SIPI_RECEIVED): a SIPI with `vector` is pending.
+    void queue_sipi(uint8_t vector)
+    {
+        m_sipi_vector = vector;
+        m_pending_sipi = true;
+    }
     bool has_pending_init_or_sipi() const { return m_pending_init || m_pending_sipi; }
 
 private:

@@ -4,6 +4,7 @@
  */
 #include "accel/kvm/kernel-model/kernel-model.h"
 #include "accel/kvm/kernel-model/model-internal.h"
+#include "accel/kvm/kernel-model/model-vcpu.h"
 #include "accel/kvm/kernel-model/model-vm.h"
 
 namespace accel::kvm {
@@ -58,6 +59,11 @@ public:
         };
     }
 
+    qapi::Result<std::vector<uint32_t>> get_msr_index_list() override
+    {
+        return std::vector<uint32_t>(std::begin(SavedMsrs::INDICES), std::end(SavedMsrs::INDICES));
+    }
+
 private:
     KernelProfile m_profile;
     KernelModelOptions m_options;
@@ -80,6 +86,11 @@ int64_t model_check_extension(KernelProfile profile, const KernelModelOptions &o
         // System scope shows the maximal support (kvm-facts §1.3).
         return profile == KernelProfile::Model ? X2APIC_API_VALID_FLAGS
                                                : X2APIC_API_VALID_FLAGS_OLD;
+    case Cap::Xsave:
+        return 1;
+    case Cap::Xsave2:
+        // The size of struct kvm_xsave: the 4 KiB image (x87, SSE, AVX).
+        return static_cast<int64_t>(XsaveState::LEGACY_SIZE);
     case Cap::MaxVcpus:
         return options.max_vcpus;
     case Cap::MaxVcpuId:

@@ -31,6 +31,89 @@ constexpr uint32_t DEFAULT_MAXPHYADDR = 36;
 constexpr uint64_t APIC_BASE_RESERVED_LOW = 0x2FF;
 constexpr uint32_t X2APIC_MSR_FIRST = 0x800;
 constexpr uint32_t X2APIC_MSR_LAST = 0x8FF;
+constexpr uint32_t MSR_IA32_SYSENTER_ESP = 0x175;
+constexpr uint32_t MSR_IA32_SYSENTER_EIP = 0x176;
+constexpr uint32_t MSR_IA32_MISC_ENABLE = 0x1a0;
+constexpr uint32_t MSR_IA32_CR_PAT = 0x277;
+constexpr uint32_t MSR_LSTAR = 0xc0000082;
+constexpr uint32_t MSR_CSTAR = 0xc0000083;
+constexpr uint32_t MSR_KERNEL_GS_BASE = 0xc0000102;
+constexpr uint64_t PAT_POWER_ON = 0x0007040600070406ULL;
+constexpr uint64_t MISC_ENABLE_FAST_STRING = 1ULL << 0;
+/// Linear addresses are 48 bits (no LA57).
+constexpr unsigned VIRTUAL_ADDRESS_BITS = 48;
+
+/// The MSRs of KVM_SET_VCPU_EVENTS' flags the model understands: it has
+/// no SMM, no exception payloads and no triple-fault event.
+constexpr uint32_t VCPU_EVENTS_KNOWN_FLAGS = KVM_VCPUEVENT_VALID_NMI_PENDING |
+                                             KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+                                             KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+constexpr uint8_t KVM_X86_SHADOW_INT_STI = 0x02;
+constexpr uint8_t NMI_VECTOR = 2;
+
+// The XSAVE image: FCW at 0, MXCSR at 24, MXCSR_MASK at 28, the XSAVE
+// header (XSTATE_BV, XCOMP_BV, reserved) at 512.
+constexpr size_t XSAVE_FCW = 0;
+constexpr size_t XSAVE_MXCSR = 24;
+constexpr size_t XSAVE_MXCSR_MASK = 28;
+constexpr size_t XSAVE_HEADER = 512;
+constexpr size_t XSAVE_HEADER_SIZE = 64;
+constexpr uint16_t FCW_RESET = 0x037F;
+constexpr uint32_t MXCSR_RESET = 0x1F80;
+constexpr uint32_t MXCSR_MASK = 0xFFFF;
+/// x87, SSE and AVX: the state components the model accepts.
+constexpr uint64_t XSTATE_X87 = 1U << 0;
+constexpr uint64_t XSTATE_SSE = 1U << 1;
+constexpr uint64_t XSTATE_AVX = 1U << 2;
+constexpr uint64_t XSTATE_SUPPORTED = XSTATE_X87 | XSTATE_SSE | XSTATE_AVX;
+// Each component's bytes: the x87 control/status words and pointers
+// (0-23) and ST0-ST7 (32-159); XMM0-15 (160-415); the upper YMM halves in
+// the standard format's AVX area (576-831).
+constexpr size_t XSAVE_X87_FIRST = 32;
+constexpr size_t XSAVE_X87_END = 160;
+constexpr size_t XSAVE_XMM_FIRST = 160;
+constexpr size_t XSAVE_XMM_END = 416;
+constexpr size_t XSAVE_YMMH_FIRST = 576;
+constexpr size_t XSAVE_YMMH_END = 832;
+
+uint64_t load_u64(std::span<const uint8_t> bytes)
+{
+    uint64_t value = 0;
+    for (size_t i = 0; i < sizeof(value); ++i) {
+        value |= static_cast<uint64_t>(bytes[i]) << (8 * i);
+    }
+    return value;
+}
+
+void store_le(std::span<uint8_t> bytes, uint64_t value)
+{
+    for (uint8_t &byte : bytes) {
+        byte = static_cast<uint8_t>(value);
+        value >>= 8;
+    }
+}
+
+bool is_canonical(uint64_t address)
+{
+    auto shift = 64 - VIRTUAL_ADDRESS_BITS;
+    return static_cast<uint64_t>(static_cast<int64_t>(address << shift) >> shift) == address;
+}
+
+uint64_t canonicalise(uint64_t address)
+{
+    auto shift = 64 - VIRTUAL_ADDRESS_BITS;
+    return static_cast<uint64_t>(static_cast<int64_t>(address << shift) >> shift);
+}
+
+XsaveState reset_xsave()
+{
+    XsaveState xsave;
+    std::span<uint8_t> region(xsave.region);
+    store_le(region.subspan(XSAVE_FCW, 2), FCW_RESET);
+    store_le(region.subspan(XSAVE_MXCSR, 4), MXCSR_RESET);
+    store_le(region.subspan(XSAVE_MXCSR_MASK, 4), MXCSR_MASK);
+    return xsave;
+}
 
 enum class ApicMode { Disabled, Invalid, Xapic, X2apic };
 
@@ -93,6 +176,51 @@ VcpuState::VcpuState(ModelVm &vm, uint32_t id, uint32_t index)
     // vCPU only appears in the optimized map at the next recalculation
     // (e.g. KVM_SET_LAPIC), as measured on the development host.
     reset(false);
+    m_xsave = reset_xsave();
+    m_saved_msrs.reset();
+    // kvm_arch_vcpu_create(): with an in-kernel LAPIC only the BSP starts
+    // runnable; an AP waits for INIT.
+    if (m_lapic && !is_reset_bsp()) {
+        mp_state = MpState::Uninitialized;
+    }
+}
+
+std::optional<size_t> SavedMsrs::slot(uint32_t index)
+{
+    for (size_t i = 0; i < std::size(INDICES); ++i) {
+        if (INDICES[i] == index) {
+            return i;
+        }
+    }
+    return std::nullopt;
+}
+
+void SavedMsrs::reset()
+{
+    values.fill(0);
+    values[*slot(MSR_IA32_CR_PAT)] = PAT_POWER_ON;
+    values[*slot(MSR_IA32_MISC_ENABLE)] = MISC_ENABLE_FAST_STRING;
+}
+
+bool SavedMsrs::set(size_t index, uint64_t value)
+{
+    switch (INDICES[index]) {
+    case MSR_IA32_SYSENTER_ESP:
+    case MSR_IA32_SYSENTER_EIP:
+        value = canonicalise(value);
+        break;
+    case MSR_LSTAR:
+    case MSR_CSTAR:
+    case MSR_KERNEL_GS_BASE:
+        if (!is_canonical(value)) {
+            return false;
+        }
+        break;
+    default:
+        break;
+    }
+    values[index] = value;
+    return true;
 }
 
 bool VcpuState::apic_present() const
@@ -132,6 +260,8 @@ void VcpuState::reset(bool init)
     sti_shadow = false;
     nmi_masked = false;
     m_nmi_pending = false;
+    m_injected_interrupt.reset();
+    m_injected_exception.reset();
     m_pv_unhalted = false;
     mp_state = MpState::Runnable;
 }
@@ -292,7 +422,9 @@ qapi::Result<void> VcpuState::set_lapic(const LapicState &state)
 
 bool VcpuState::msr_modelled(uint32_t index)
 {
-    return index == MSR_IA32_APICBASE || (index >= X2APIC_MSR_FIRST && index <= X2APIC_MSR_LAST);
+    return index == MSR_IA32_APICBASE ||
+           (index >= X2APIC_MSR_FIRST && index <= X2APIC_MSR_LAST) ||
+           SavedMsrs::slot(index).has_value();
 }
 
 bool VcpuState::set_msr(uint32_t index, uint64_t data, bool host_initiated)
@@ -302,6 +434,9 @@ bool VcpuState::set_msr(uint32_t index, uint64_t data, bool host_initiated)
     }
     if (index >= X2APIC_MSR_FIRST && index <= X2APIC_MSR_LAST) {
         return m_lapic && m_lapic->msr_write(index, data);
+    }
+    if (std::optional<size_t> slot = SavedMsrs::slot(index)) {
+        return m_saved_msrs.set(*slot, data);
     }
     return false;
 }
@@ -316,6 +451,9 @@ std::optional<uint64_t> VcpuState::get_msr(uint32_t index)
             return std::nullopt;
         }
         return m_lapic->msr_read(index);
+    }
+    if (std::optional<size_t> slot = SavedMsrs::slot(index)) {
+        return m_saved_msrs.values[*slot];
     }
     return std::nullopt;
 }
@@ -429,11 +567,22 @@ Sregs VcpuState::get_sregs() const
     sregs.fs = cpu.fs;
     sregs.gs = cpu.gs;
     sregs.ss = cpu.ss;
+    sregs.tr = cpu.tr;
+    sregs.ldt = cpu.ldt;
+    sregs.gdt = cpu.gdt;
+    sregs.idt = cpu.idt;
     sregs.cr0 = cpu.cr0;
+    sregs.cr2 = cpu.cr2;
     sregs.cr3 = cpu.cr3;
     sregs.cr4 = cpu.cr4;
+    // kvm_get_cr8(): the TPR's priority class when the LAPIC is in-kernel.
+    sregs.cr8 = m_lapic ? (m_lapic->reg(APIC_TASKPRI) >> 4) & 0xF : cpu.cr8;
     sregs.efer = cpu.efer;
     sregs.apic_base = m_apic_base;
+    // An injected external interrupt not yet taken shows in the bitmap.
+    if (m_injected_interrupt) {
+        sregs.interrupt_bitmap[*m_injected_interrupt / 64] |= 1ULL << (*m_injected_interrupt % 64);
+    }
     return sregs;
 }
 
@@ -470,10 +619,178 @@ qapi::Result<void> VcpuState::set_sregs(const Sregs &sregs)
     cpu.fs = sregs.fs;
     cpu.gs = sregs.gs;
     cpu.ss = sregs.ss;
+    cpu.tr = sregs.tr;
+    cpu.ldt = sregs.ldt;
+    cpu.gdt = sregs.gdt;
+    cpu.idt = sregs.idt;
     cpu.cr0 = sregs.cr0;
+    cpu.cr2 = sregs.cr2;
     cpu.cr3 = sregs.cr3;
     cpu.cr4 = sregs.cr4;
     cpu.efer = sregs.efer;
+    // kvm_set_cr8(): the TPR, when the LAPIC is in-kernel.
+    if (m_lapic) {
+        m_lapic->write(APIC_TASKPRI, static_cast<uint32_t>((sregs.cr8 & 0xF) << 4));
+    } else {
+        cpu.cr8 = sregs.cr8;
+    }
+    // __set_sregs(): the first vector of the bitmap becomes the injected
+    // interrupt (kvm_queue_interrupt).
+    m_injected_interrupt.reset();
+    for (unsigned vector = 0; vector < 256; ++vector) {
+        if ((sregs.interrupt_bitmap[vector / 64] >> (vector % 64)) & 1) {
+            m_injected_interrupt = static_cast<uint8_t>(vector);
+            break;
+        }
+    }
+    return {};
+}
+
+VcpuEvents VcpuState::get_vcpu_events() const
+{
+    // kvm_vcpu_ioctl_x86_get_vcpu_events(): NMI-pending, shadow and SMM are
+    // always reported valid; the SIPI vector is reported but not flagged.
+    VcpuEvents events;
+    if (m_injected_exception) {
+        events.exception.injected = 1;
+        events.exception.nr = *m_injected_exception;
+    }
+    if (m_injected_interrupt) {
+        events.interrupt.injected = 1;
+        events.interrupt.nr = *m_injected_interrupt;
+    }
+    events.interrupt.shadow = sti_shadow ? KVM_X86_SHADOW_INT_STI : 0;
+    events.nmi.pending = m_nmi_pending ? 1 : 0;
+    events.nmi.masked = nmi_masked ? 1 : 0;
+    events.sipi_vector = m_sipi_vector;
+    events.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
+                   KVM_VCPUEVENT_VALID_SMM;
+    return events;
+}
+
+qapi::Result<void> VcpuState::set_vcpu_events(const VcpuEvents &events)
+{
+    // kvm_vcpu_ioctl_x86_set_vcpu_events(): unknown flags, and an injected
+    // exception that is not an exception vector (or is the NMI), are
+    // EINVAL.  The model has no SMM: entering it is refused the same way.
+    if ((events.flags & ~VCPU_EVENTS_KNOWN_FLAGS) != 0) {
+        return kernel_error(EINVAL, "KVM_SET_VCPU_EVENTS");
+    }
+    if ((events.exception.injected || events.exception.pending) &&
+        (events.exception.nr > 31 || events.exception.nr == NMI_VECTOR)) {
+        return kernel_error(EINVAL, "KVM_SET_VCPU_EVENTS");
+    }
+    if ((events.flags & KVM_VCPUEVENT_VALID_SMM) != 0 &&
+        (events.smi.smm || events.smi.pending)) {
+        return kernel_error(EINVAL, "KVM_SET_VCPU_EVENTS");
+    }
+    // A pending exception is delivered like an injected one: the model
+    // has no exception payloads to tell them apart.
+    m_injected_exception.reset();
+    if (events.exception.injected || events.exception.pending) {
+        m_injected_exception = events.exception.nr;
+    }
+    m_injected_interrupt.reset();
+    if (events.interrupt.injected) {
+        m_injected_interrupt = events.interrupt.nr;
+    }
+    if ((events.flags & KVM_VCPUEVENT_VALID_SHADOW) != 0) {
+        sti_shadow = events.interrupt.shadow != 0;
+    }
+    if ((events.flags & KVM_VCPUEVENT_VALID_NMI_PENDING) != 0) {
+        m_nmi_pending = events.nmi.pending != 0;
+    }
+    nmi_masked = events.nmi.masked != 0;
+    if ((events.flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR) != 0) {
+        m_sipi_vector = events.sipi_vector;
+    }
+    return {};
+}
+
+MpState VcpuState::get_mp_state()
+{
+    // kvm_arch_vcpu_ioctl_get_mpstate(): pending INIT/SIPI are accepted
+    // first, and a halted vCPU with a PV unhalt pending reads as runnable.
+    if (m_lapic) {
+        accept_events();
+    }
+    if (mp_state == MpState::Halted && m_pv_unhalted) {
+        return MpState::Runnable;
+    }
+    return mp_state;
+}
+
+qapi::Result<void> VcpuState::set_mp_state(MpState state)
+{
+    // kvm_arch_vcpu_ioctl_set_mpstate(): every state but RUNNABLE needs
+    // the in-kernel LAPIC; SIPI_RECEIVED becomes INIT_RECEIVED with the
+    // SIPI (of the events' sipi_vector) pending.
+    switch (state) {
+    case MpState::Runnable:
+        break;
+    case MpState::Uninitialized:
+    case MpState::Halted:
+    case MpState::InitReceived:
+    case MpState::SipiReceived:
+        if (!m_lapic) {
+            return kernel_error(EINVAL, "KVM_SET_MP_STATE");
+        }
+        break;
+    default:
+        return kernel_error(EINVAL, "KVM_SET_MP_STATE");
+    }
+    if (state == MpState::SipiReceived) {
+        mp_state = MpState::InitReceived;
+        m_lapic->queue_sipi(static_cast<uint8_t>(m_sipi_vector));
+    } else {
+        mp_state = state;
+    }
+    return {};
+}
+
+qapi::Result<void> VcpuState::set_xsave(const XsaveState &xsave)
+{
+    // fpu_copy_uabi_to_guest_fpstate(): an XSTATE_BV with components the
+    // vCPU cannot have, a non-zero reserved header or MXCSR bits outside
+    // MXCSR_MASK are EINVAL.  The model's image is the 4 KiB one.
+    if (xsave.region.size() > XsaveState::LEGACY_SIZE || xsave.region.size() < XSAVE_HEADER + XSAVE_HEADER_SIZE) {
+        return kernel_error(EINVAL, "KVM_SET_XSAVE");
+    }
+    std::span<const uint8_t> region(xsave.region);
+    uint64_t xstate_bv = load_u64(region.subspan(XSAVE_HEADER, 8));
+    bool reserved_clear = std::all_of(region.begin() + XSAVE_HEADER + 8,
+                                      region.begin() + XSAVE_HEADER + XSAVE_HEADER_SIZE,
+                                      [](uint8_t byte) { return byte == 0; });
+    uint32_t mxcsr = static_cast<uint32_t>(load_u64(region.subspan(XSAVE_MXCSR, 8)));
+    bool takes_mxcsr = (xstate_bv & (XSTATE_SSE | XSTATE_AVX)) != 0;
+    if ((xstate_bv & ~XSTATE_SUPPORTED) != 0 || !reserved_clear ||
+        (takes_mxcsr && (mxcsr & ~MXCSR_MASK) != 0)) {
+        return kernel_error(EINVAL, "KVM_SET_XSAVE");
+    }
+    // copy_uabi_to_xstate(): a component whose XSTATE_BV bit is clear is
+    // in its init state, and so it reads back.
+    XsaveState image = reset_xsave();
+    std::span<uint8_t> into(image.region);
+    std::copy(region.begin() + XSAVE_HEADER, region.begin() + XSAVE_HEADER + 8,
+              into.begin() + XSAVE_HEADER);
+    if ((xstate_bv & XSTATE_X87) != 0) {
+        std::copy(region.begin() + XSAVE_X87_FIRST, region.begin() + XSAVE_X87_END,
+                  into.begin() + XSAVE_X87_FIRST);
+        std::copy(region.begin() + XSAVE_FCW, region.begin() + XSAVE_FCW + 24, into.begin());
+    }
+    if (takes_mxcsr) {
+        std::copy(region.begin() + XSAVE_MXCSR, region.begin() + XSAVE_MXCSR + 4,
+                  into.begin() + XSAVE_MXCSR);
+    }
+    if ((xstate_bv & XSTATE_SSE) != 0) {
+        std::copy(region.begin() + XSAVE_XMM_FIRST, region.begin() + XSAVE_XMM_END,
+                  into.begin() + XSAVE_XMM_FIRST);
+    }
+    if ((xstate_bv & XSTATE_AVX) != 0 && region.size() >= XSAVE_YMMH_END) {
+        std::copy(region.begin() + XSAVE_YMMH_FIRST, region.begin() + XSAVE_YMMH_END,
+                  into.begin() + XSAVE_YMMH_FIRST);
+    }
+    m_xsave = std::move(image);
     return {};
 }
 
@@ -537,6 +854,9 @@ void VcpuState::accept_events()
 
 bool VcpuState::has_events()
 {
+    if (m_injected_exception || m_injected_interrupt) {
+        return true;
+    }
     if (m_nmi_pending && !nmi_masked) {
         return true;
     }
@@ -554,6 +874,16 @@ bool VcpuState::has_events()
 
 std::optional<VcpuExit> VcpuState::inject_pending_event()
 {
+    // Events KVM_SET_VCPU_EVENTS left injected go first: they were already
+    // taken from the LAPIC (or raised) on the source.
+    if (m_injected_exception) {
+        uint8_t vector = *std::exchange(m_injected_exception, std::nullopt);
+        return deliver_interrupt(*this, vector);
+    }
+    if (m_injected_interrupt) {
+        uint8_t vector = *std::exchange(m_injected_interrupt, std::nullopt);
+        return deliver_interrupt(*this, vector);
+    }
     if (m_nmi_pending && !nmi_masked) {
         m_nmi_pending = false;
         // NMIs stay blocked until the handler's IRET.
@@ -587,7 +917,7 @@ qapi::Result<VcpuExit> VcpuState::run()
         // A vCPU waiting for a SIPI, or halted with nothing to wake it,
         // would block in the kernel; the model cannot, so the run ends as
         // an interrupted one does.
-        if (mp_state == MpState::InitReceived) {
+        if (mp_state == MpState::InitReceived || mp_state == MpState::Uninitialized) {
             return VcpuExit { ExitInterrupted {} };
         }
         if (mp_state == MpState::Halted) {
@@ -654,6 +984,36 @@ qapi::Result<Sregs> ModelVcpu::get_sregs()
 qapi::Result<void> ModelVcpu::set_sregs(const Sregs &sregs)
 {
     return m_state.set_sregs(sregs);
+}
+
+qapi::Result<VcpuEvents> ModelVcpu::get_vcpu_events()
+{
+    return m_state.get_vcpu_events();
+}
+
+qapi::Result<void> ModelVcpu::set_vcpu_events(const VcpuEvents &events)
+{
+    return m_state.set_vcpu_events(events);
+}
+
+qapi::Result<MpState> ModelVcpu::get_mp_state()
+{
+    return m_state.get_mp_state();
+}
+
+qapi::Result<void> ModelVcpu::set_mp_state(MpState state)
+{
+    return m_state.set_mp_state(state);
+}
+
+qapi::Result<XsaveState> ModelVcpu::get_xsave()
+{
+    return m_state.get_xsave();
+}
+
+qapi::Result<void> ModelVcpu::set_xsave(const XsaveState &xsave)
+{
+    return m_state.set_xsave(xsave);
 }
 
 qapi::Result<VcpuExit> ModelVcpu::run()

@@ -20,13 +20,6 @@
 
 namespace accel::kvm::model {
 
-/// KVM_MP_STATE_*, the states the model can be in.
-enum class MpState {
-    Runnable,
-    Halted,
-    InitReceived,
-};
-
 /// Register file the interpreter works on.  GPRs are indexed by their x86
 /// encoding (0 = AX, 1 = CX, 2 = DX, 3 = BX, 4 = SP, 5 = BP, 6 = SI, 7 = DI).
 struct CpuRegisters {
@@ -34,7 +27,41 @@ struct CpuRegisters {
     uint64_t rip { 0 };
     uint64_t rflags { 0x2 };
     Segment cs {}, ds {}, es {}, fs {}, gs {}, ss {};
-    uint64_t cr0 { 0 }, cr3 { 0 }, cr4 { 0 }, efer { 0 };
+    /// Held for KVM_GET/SET_SREGS; the interpreter runs real-mode code and
+    /// never consults them.
+    Segment tr { .type = 11, .s = 0 }, ldt { .type = 2, .s = 0 };
+    DescriptorTable gdt {}, idt {};
+    uint64_t cr0 { 0 }, cr2 { 0 }, cr3 { 0 }, cr4 { 0 }, efer { 0 };
+    /// CR8 without an in-kernel LAPIC; with one, CR8 is the TPR.
+    uint64_t cr8 { 0 };
+};
+
+/// MSRs the model keeps as plain values (KVM_GET_MSR_INDEX_LIST of the
+/// model): what a VMM saves and restores for a vCPU, with the write checks
+/// the kernel applies to host-initiated writes (measured on the host,
+/// docs/devel/kvm-backend.rst).
+struct SavedMsrs {
+    static constexpr uint32_t INDICES[] = {
+        0x10,       // MSR_IA32_TSC (kept, not counting)
+        0x174,      // MSR_IA32_SYSENTER_CS
+        0x175,      // MSR_IA32_SYSENTER_ESP (canonicalised)
+        0x176,      // MSR_IA32_SYSENTER_EIP (canonicalised)
+        0x1a0,      // MSR_IA32_MISC_ENABLE
+        0x277,      // MSR_IA32_CR_PAT
+        0xc0000081, // MSR_STAR
+        0xc0000082, // MSR_LSTAR (canonical only)
+        0xc0000083, // MSR_CSTAR (canonical only)
+        0xc0000084, // MSR_SYSCALL_MASK
+        0xc0000102, // MSR_KERNEL_GS_BASE (canonical only)
+    };
+    std::array<uint64_t, std::size(INDICES)> values {};
+
+    /// The slot of `index`, or empty when the MSR is not one of these.
+    static std::optional<size_t> slot(uint32_t index);
+    /// RESET values: PAT's power-on value, fast strings enabled.
+    void reset();
+    /// False when the kernel would refuse the value.
+    bool set(size_t slot, uint64_t value);
 };
 
 /// What the next run() finishes before executing guest code: KVM's
@@ -93,6 +120,12 @@ public:
     void set_regs(const Regs &regs);
     Sregs get_sregs() const;
     qapi::Result<void> set_sregs(const Sregs &sregs);
+    VcpuEvents get_vcpu_events() const;
+    qapi::Result<void> set_vcpu_events(const VcpuEvents &events);
+    MpState get_mp_state();
+    qapi::Result<void> set_mp_state(MpState state);
+    XsaveState get_xsave() const { return m_xsave; }
+    qapi::Result<void> set_xsave(const XsaveState &xsave);
     qapi::Result<VcpuExit> run();
     void complete_io_in(uint32_t value) { m_io_in_value = value; }
 
@@ -109,7 +142,8 @@ public:
     /// IOAPIC).  False when no device claims the address.
     bool kernel_mmio_write(uint64_t gpa, uint8_t size, uint32_t value);
     std::optional<uint32_t> kernel_mmio_read(uint64_t gpa, uint8_t size);
-    /// MSR_IA32_APICBASE and the x2APIC range; others are not modelled.
+    /// MSR_IA32_APICBASE, the x2APIC range and SavedMsrs; others are not
+    /// modelled.
     static bool msr_modelled(uint32_t index);
 
 private:
@@ -142,6 +176,13 @@ private:
 
     bool m_nmi_pending { false };
     bool m_pv_unhalted { false };
+    /// An event KVM_SET_VCPU_EVENTS (or KVM_SET_SREGS' interrupt bitmap)
+    /// left injected: delivered before anything else at the next run.
+    std::optional<uint8_t> m_injected_interrupt;
+    std::optional<uint8_t> m_injected_exception;
+    uint32_t m_sipi_vector { 0 };
+    SavedMsrs m_saved_msrs;
+    XsaveState m_xsave;
     uint32_t m_io_in_value { 0 };
 };
 
@@ -163,6 +204,12 @@ public:
     qapi::Result<void> set_regs(const Regs &regs) override;
     qapi::Result<Sregs> get_sregs() override;
     qapi::Result<void> set_sregs(const Sregs &sregs) override;
+    qapi::Result<VcpuEvents> get_vcpu_events() override;
+    qapi::Result<void> set_vcpu_events(const VcpuEvents &events) override;
+    qapi::Result<MpState> get_mp_state() override;
+    qapi::Result<void> set_mp_state(MpState state) override;
+    qapi::Result<XsaveState> get_xsave() override;
+    qapi::Result<void> set_xsave(const XsaveState &xsave) override;
     qapi::Result<VcpuExit> run() override;
     void complete_io_in(uint32_t value) override;
 

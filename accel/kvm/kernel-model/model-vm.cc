@@ -175,8 +175,12 @@ qapi::Result<void> ModelVm::set_tss_addr(uint64_t addr)
 }
 
 qapi::Result<void> ModelVm::set_user_memory_region(uint32_t slot, uint64_t guest_phys_addr,
-                                                   std::span<std::byte> memory)
+                                                   std::span<std::byte> memory, uint32_t flags)
 {
+    // check_memory_region_flags(): KVM_MEM_READONLY is not modelled.
+    if ((flags & ~KVM_MEM_LOG_DIRTY_PAGES) != 0) {
+        return kernel_error(EINVAL, "KVM_SET_USER_MEMORY_REGION");
+    }
     uint64_t size = memory.size();
     // The userspace address must be page-aligned too; only its value is
     // needed for that, not the memory behind it.
@@ -209,12 +213,37 @@ qapi::Result<void> ModelVm::set_user_memory_region(uint32_t slot, uint64_t guest
             return kernel_error(EEXIST, "KVM_SET_USER_MEMORY_REGION");
         }
     }
+    MemorySlot *target = nullptr;
     if (existing != m_slots.end()) {
         existing->gpa = guest_phys_addr;
+        target = &*existing;
     } else {
-        m_slots.push_back({ slot, guest_phys_addr, memory });
+        target = &m_slots.emplace_back(MemorySlot { .slot = slot, .gpa = guest_phys_addr, .memory = memory });
+    }
+    // Turning the log on starts from a clean bitmap; turning it off drops it.
+    bool was_logging = (target->flags & KVM_MEM_LOG_DIRTY_PAGES) != 0;
+    bool logging = (flags & KVM_MEM_LOG_DIRTY_PAGES) != 0;
+    target->flags = flags;
+    if (logging && !was_logging) {
+        uint64_t pages = size / KVM_DIRTY_LOG_PAGE_SIZE;
+        target->dirty.words.assign((pages + 63) / 64, 0);
+    } else if (!logging) {
+        target->dirty.words.clear();
     }
     return {};
+}
+
+qapi::Result<DirtyBitmap> ModelVm::get_dirty_log(uint32_t slot)
+{
+    // kvm_get_dirty_log(): ENOENT for a slot that does not log.
+    auto found = std::find_if(m_slots.begin(), m_slots.end(),
+                              [slot](const MemorySlot &s) { return s.slot == slot; });
+    if (found == m_slots.end() || (found->flags & KVM_MEM_LOG_DIRTY_PAGES) == 0) {
+        return kernel_error(ENOENT, "KVM_GET_DIRTY_LOG");
+    }
+    DirtyBitmap taken = found->dirty;
+    std::fill(found->dirty.words.begin(), found->dirty.words.end(), 0);
+    return taken;
 }
 
 qapi::Result<std::unique_ptr<Vcpu>> ModelVm::create_vcpu(uint32_t id)
@@ -458,15 +487,41 @@ void ModelVm::scan_ioapic_routes(VcpuState &vcpu) const
     }
 }
 
-std::span<std::byte> ModelVm::ram(uint64_t gpa, size_t size) const
+template <typename Slots>
+auto *ModelVm::find_slot(Slots &slots, uint64_t gpa, size_t size)
 {
-    for (const MemorySlot &slot : m_slots) {
+    for (auto &slot : slots) {
         uint64_t end = slot.gpa + slot.memory.size();
         if (gpa >= slot.gpa && gpa < end && size <= end - gpa) {
-            return slot.memory.subspan(gpa - slot.gpa, size);
+            return &slot;
         }
     }
-    return {};
+    return static_cast<decltype(&slots.front())>(nullptr);
+}
+
+std::span<const std::byte> ModelVm::ram(uint64_t gpa, size_t size) const
+{
+    const MemorySlot *slot = find_slot(m_slots, gpa, size);
+    if (slot == nullptr) {
+        return {};
+    }
+    return slot->memory.subspan(gpa - slot->gpa, size);
+}
+
+std::span<std::byte> ModelVm::ram_for_write(uint64_t gpa, size_t size)
+{
+    MemorySlot *slot = find_slot(m_slots, gpa, size);
+    if (slot == nullptr) {
+        return {};
+    }
+    uint64_t offset = gpa - slot->gpa;
+    if ((slot->flags & KVM_MEM_LOG_DIRTY_PAGES) != 0 && size > 0) {
+        for (uint64_t page = offset / KVM_DIRTY_LOG_PAGE_SIZE;
+             page <= (offset + size - 1) / KVM_DIRTY_LOG_PAGE_SIZE; ++page) {
+            slot->dirty.words[page / 64] |= 1ULL << (page % 64);
+        }
+    }
+    return slot->memory.subspan(offset, size);
 }
 
 void ModelVm::run_deferred_work()

@@ -49,7 +49,9 @@ public:
     qapi::Result<void> set_tss_addr(uint64_t addr) override;
     qapi::Result<void> set_user_memory_region(uint32_t slot,
                                               uint64_t guest_phys_addr,
-                                              std::span<std::byte> memory) override;
+                                              std::span<std::byte> memory,
+                                              uint32_t flags) override;
+    qapi::Result<DirtyBitmap> get_dirty_log(uint32_t slot) override;
     qapi::Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) override;
     qapi::Result<void> set_gsi_routing(std::span<const RoutingEntry> entries) override;
     qapi::Result<int> irq_line(uint32_t gsi, bool level) override;
@@ -82,8 +84,11 @@ public:
     void scan_ioapic_routes(VcpuState &vcpu) const;
 
     /// Guest RAM backing [gpa, gpa + size), or an empty span when the range
-    /// is not entirely inside one memory slot.
-    std::span<std::byte> ram(uint64_t gpa, size_t size) const;
+    /// is not entirely inside one memory slot.  ram() is for reading;
+    /// ram_for_write() also marks the pages dirty in a logging slot, as
+    /// the kernel's write fault does.
+    std::span<const std::byte> ram(uint64_t gpa, size_t size) const;
+    std::span<std::byte> ram_for_write(uint64_t gpa, size_t size);
     /// Work the kernel would have done asynchronously since the last run.
     void run_deferred_work();
 
@@ -92,7 +97,15 @@ private:
         uint32_t slot { 0 };
         uint64_t gpa { 0 };
         std::span<std::byte> memory;
+        uint32_t flags { 0 };
+        /// KVM_MEM_LOG_DIRTY_PAGES: one bit per page written since the
+        /// last KVM_GET_DIRTY_LOG.
+        DirtyBitmap dirty;
     };
+    /// The slot holding all of [gpa, gpa + size), or null; for const and
+    /// mutable slot lists alike.
+    template <typename Slots>
+    static auto *find_slot(Slots &slots, uint64_t gpa, size_t size);
 
     bool deliver_fast(VcpuState *source, const LapicIrq &irq, int &result);
     bool broadcast_dest(const VcpuState *source, const LapicIrq &irq) const;

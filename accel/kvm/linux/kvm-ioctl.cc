@@ -45,6 +45,10 @@ std::string_view cap_name(Cap cap)
         return "KVM_CAP_MAX_VCPUS";
     case Cap::MaxVcpuId:
         return "KVM_CAP_MAX_VCPU_ID";
+    case Cap::Xsave:
+        return "KVM_CAP_XSAVE";
+    case Cap::Xsave2:
+        return "KVM_CAP_XSAVE2";
     }
     return "KVM_CAP_?";
 }

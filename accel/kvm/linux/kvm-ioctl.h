@@ -95,6 +95,11 @@ struct RoutingHeader {
     uint32_t nr;
     uint32_t flags;
 };
+/// struct kvm_xsave's fixed 4 KiB: its C++ view may count the flexible
+/// `extra` array, which would change the ioctl numbers below.
+struct XsaveRegion {
+    uint32_t region[1024];
+};
 static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8 &&
               sizeof(RoutingHeader) == 8 && sizeof(MsrListHeader) == 4);
 
@@ -106,6 +111,11 @@ inline constexpr unsigned long IOCTL_GET_MSRS = _IOWR(KVMIO, 0x88, MsrsHeader);
 inline constexpr unsigned long IOCTL_SET_MSRS = _IOW(KVMIO, 0x89, MsrsHeader);
 inline constexpr unsigned long IOCTL_SET_GSI_ROUTING =
     _IOW(KVMIO, 0x6a, RoutingHeader);
+inline constexpr unsigned long IOCTL_GET_XSAVE = _IOR(KVMIO, 0xa4, XsaveRegion);
+inline constexpr unsigned long IOCTL_SET_XSAVE = _IOW(KVMIO, 0xa5, XsaveRegion);
+inline constexpr unsigned long IOCTL_GET_XSAVE2 = _IOR(KVMIO, 0xcf, XsaveRegion);
+inline constexpr unsigned long IOCTL_GET_MSR_INDEX_LIST =
+    _IOWR(KVMIO, 0x02, MsrListHeader);
 
 /// A kernel structure that ends in a flexible array: the fixed header, then
 /// `count` entries at the next offset aligned for an entry, in one zeroed

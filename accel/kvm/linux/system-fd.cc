@@ -108,6 +108,31 @@ qapi::Result<std::vector<CpuidEntry>> LinuxSystem::get_supported_cpuid()
     return qapi::Error::from_errno(E2BIG, "KVM_GET_SUPPORTED_CPUID");
 }
 
+qapi::Result<std::vector<uint32_t>> LinuxSystem::get_msr_index_list()
+{
+    // The first call, with room for none, answers E2BIG with the count.
+    MsrListHeader probe { .nmsrs = 0 };
+    // SAFETY: the kernel reads nmsrs (0), writes the real count into it
+    // and, as it does not fit, no entry.
+    auto sized = kvm_ioctl(m_fd.get(), IOCTL_GET_MSR_INDEX_LIST, &probe,
+                           "KVM_GET_MSR_INDEX_LIST");
+    if (sized.has_value() || sized.error().os_errno() != E2BIG) {
+        if (!sized.has_value()) {
+            return sized.release_error();
+        }
+        return std::vector<uint32_t> {};
+    }
+    FlexArray<MsrListHeader, uint32_t> list(probe.nmsrs);
+    list.header()->nmsrs = probe.nmsrs;
+    // SAFETY: the kernel reads nmsrs and writes up to nmsrs indices into
+    // `list`, storing the number written in nmsrs.
+    TRY(kvm_ioctl(m_fd.get(), IOCTL_GET_MSR_INDEX_LIST, list.header(),
+                  "KVM_GET_MSR_INDEX_LIST"));
+    auto written = list.entries().first(
+        std::min<size_t>(list.header()->nmsrs, probe.nmsrs));
+    return std::vector<uint32_t>(written.begin(), written.end());
+}
+
 } // namespace host
 
 qapi::Result<std::unique_ptr<System>>

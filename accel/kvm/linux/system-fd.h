@@ -20,6 +20,7 @@ public:
     qapi::Result<int64_t> check_extension(Cap cap) override;
     qapi::Result<std::unique_ptr<Vm>> create_vm() override;
     qapi::Result<std::vector<CpuidEntry>> get_supported_cpuid() override;
+    qapi::Result<std::vector<uint32_t>> get_msr_index_list() override;
 
 private:
     UniqueFd m_fd;

@@ -1,6 +1,6 @@
 /*
- * The host vCPU fd: CPUID, LAPIC, MSRs, registers and KVM_RUN with typed
- * exits decoded from the kvm_run page.
+ * The host vCPU fd: CPUID, LAPIC, MSRs, registers, events, MP state, xsave
+ * and KVM_RUN with typed exits decoded from the kvm_run page.
  */
 #include "accel/kvm/linux/vcpu-fd.h"
 
@@ -29,21 +29,38 @@ Segment segment_from_kvm(const kvm_segment &s)
         .s = s.s,
         .l = s.l,
         .g = s.g,
+        .avl = s.avl,
+        .unusable = s.unusable,
     };
 }
 
-void segment_to_kvm(const Segment &from, kvm_segment &to)
+kvm_segment segment_to_kvm(const Segment &from)
 {
-    to.base = from.base;
-    to.limit = from.limit;
-    to.selector = from.selector;
-    to.type = from.type;
-    to.present = from.present;
-    to.dpl = from.dpl;
-    to.db = from.db;
-    to.s = from.s;
-    to.l = from.l;
-    to.g = from.g;
+    return kvm_segment {
+        .base = from.base,
+        .limit = from.limit,
+        .selector = from.selector,
+        .type = from.type,
+        .present = from.present,
+        .dpl = from.dpl,
+        .db = from.db,
+        .s = from.s,
+        .l = from.l,
+        .g = from.g,
+        .avl = from.avl,
+        .unusable = from.unusable,
+        .padding = 0,
+    };
+}
+
+DescriptorTable table_from_kvm(const kvm_dtable &t)
+{
+    return DescriptorTable { .base = t.base, .limit = t.limit };
+}
+
+kvm_dtable table_to_kvm(const DescriptorTable &t)
+{
+    return kvm_dtable { .base = t.base, .limit = t.limit, .padding = {} };
 }
 
 } // namespace
@@ -68,11 +85,12 @@ RunMapping::~RunMapping()
 
 LinuxVcpu::LinuxVcpu(uint32_t id, UniqueFd fd,
                      std::unique_ptr<RunMapping> mapping,
-                     std::chrono::nanoseconds run_timeout)
+                     std::chrono::nanoseconds run_timeout, size_t xsave_size)
     : m_id(id)
     , m_fd(std::move(fd))
     , m_mapping(std::move(mapping))
     , m_run_timeout(run_timeout)
+    , m_xsave_size(xsave_size)
 {
 }
 
@@ -205,41 +223,163 @@ qapi::Result<void> LinuxVcpu::set_regs(const Regs &regs)
 
 qapi::Result<Sregs> LinuxVcpu::get_sregs()
 {
-    kvm_sregs s = TRY(get_kvm_sregs());
-    return Sregs {
+    kvm_sregs s {};
+    // SAFETY: the kernel writes struct kvm_sregs into `s`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_GET_SREGS, &s, "KVM_GET_SREGS"));
+    Sregs sregs {
         .cs = segment_from_kvm(s.cs),
         .ds = segment_from_kvm(s.ds),
         .es = segment_from_kvm(s.es),
         .fs = segment_from_kvm(s.fs),
         .gs = segment_from_kvm(s.gs),
         .ss = segment_from_kvm(s.ss),
+        .tr = segment_from_kvm(s.tr),
+        .ldt = segment_from_kvm(s.ldt),
+        .gdt = table_from_kvm(s.gdt),
+        .idt = table_from_kvm(s.idt),
         .cr0 = s.cr0,
+        .cr2 = s.cr2,
         .cr3 = s.cr3,
         .cr4 = s.cr4,
+        .cr8 = s.cr8,
         .efer = s.efer,
         .apic_base = s.apic_base,
     };
+    std::copy(std::begin(s.interrupt_bitmap), std::end(s.interrupt_bitmap),
+              sregs.interrupt_bitmap.begin());
+    return sregs;
 }
 
 qapi::Result<void> LinuxVcpu::set_sregs(const Sregs &sregs)
 {
-    // Read-modify-write: GDT/IDT/LDT/TR, CR2/CR8 and the fields of a
-    // segment that Sregs does not carry (avl, unusable) keep the values
-    // the kernel has.
-    kvm_sregs s = TRY(get_kvm_sregs());
-    segment_to_kvm(sregs.cs, s.cs);
-    segment_to_kvm(sregs.ds, s.ds);
-    segment_to_kvm(sregs.es, s.es);
-    segment_to_kvm(sregs.fs, s.fs);
-    segment_to_kvm(sregs.gs, s.gs);
-    segment_to_kvm(sregs.ss, s.ss);
-    s.cr0 = sregs.cr0;
-    s.cr3 = sregs.cr3;
-    s.cr4 = sregs.cr4;
-    s.efer = sregs.efer;
-    s.apic_base = sregs.apic_base;
+    kvm_sregs s {
+        .cs = segment_to_kvm(sregs.cs),
+        .ds = segment_to_kvm(sregs.ds),
+        .es = segment_to_kvm(sregs.es),
+        .fs = segment_to_kvm(sregs.fs),
+        .gs = segment_to_kvm(sregs.gs),
+        .ss = segment_to_kvm(sregs.ss),
+        .tr = segment_to_kvm(sregs.tr),
+        .ldt = segment_to_kvm(sregs.ldt),
+        .gdt = table_to_kvm(sregs.gdt),
+        .idt = table_to_kvm(sregs.idt),
+        .cr0 = sregs.cr0,
+        .cr2 = sregs.cr2,
+        .cr3 = sregs.cr3,
+        .cr4 = sregs.cr4,
+        .cr8 = sregs.cr8,
+        .efer = sregs.efer,
+        .apic_base = sregs.apic_base,
+        .interrupt_bitmap = {},
+    };
+    std::copy(sregs.interrupt_bitmap.begin(), sregs.interrupt_bitmap.end(),
+              std::begin(s.interrupt_bitmap));
     // SAFETY: the kernel reads struct kvm_sregs from `s`.
     TRY(kvm_ioctl(m_fd.get(), KVM_SET_SREGS, &s, "KVM_SET_SREGS"));
+    return {};
+}
+
+qapi::Result<VcpuEvents> LinuxVcpu::get_vcpu_events()
+{
+    kvm_vcpu_events e {};
+    // SAFETY: the kernel writes struct kvm_vcpu_events into `e`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_GET_VCPU_EVENTS, &e, "KVM_GET_VCPU_EVENTS"));
+    return VcpuEvents {
+        .exception = { .injected = e.exception.injected,
+                       .nr = e.exception.nr,
+                       .has_error_code = e.exception.has_error_code,
+                       .pending = e.exception.pending,
+                       .error_code = e.exception.error_code },
+        .interrupt = { .injected = e.interrupt.injected,
+                       .nr = e.interrupt.nr,
+                       .soft = e.interrupt.soft,
+                       .shadow = e.interrupt.shadow },
+        .nmi = { .injected = e.nmi.injected,
+                 .pending = e.nmi.pending,
+                 .masked = e.nmi.masked },
+        .sipi_vector = e.sipi_vector,
+        .flags = e.flags,
+        .smi = { .smm = e.smi.smm,
+                 .pending = e.smi.pending,
+                 .smm_inside_nmi = e.smi.smm_inside_nmi,
+                 .latched_init = e.smi.latched_init },
+    };
+}
+
+qapi::Result<void> LinuxVcpu::set_vcpu_events(const VcpuEvents &events)
+{
+    kvm_vcpu_events e {};
+    e.exception.injected = events.exception.injected;
+    e.exception.nr = events.exception.nr;
+    e.exception.has_error_code = events.exception.has_error_code;
+    e.exception.pending = events.exception.pending;
+    e.exception.error_code = events.exception.error_code;
+    e.interrupt.injected = events.interrupt.injected;
+    e.interrupt.nr = events.interrupt.nr;
+    e.interrupt.soft = events.interrupt.soft;
+    e.interrupt.shadow = events.interrupt.shadow;
+    e.nmi.injected = events.nmi.injected;
+    e.nmi.pending = events.nmi.pending;
+    e.nmi.masked = events.nmi.masked;
+    e.sipi_vector = events.sipi_vector;
+    e.flags = events.flags;
+    e.smi.smm = events.smi.smm;
+    e.smi.pending = events.smi.pending;
+    e.smi.smm_inside_nmi = events.smi.smm_inside_nmi;
+    e.smi.latched_init = events.smi.latched_init;
+    // SAFETY: the kernel reads struct kvm_vcpu_events from `e`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_SET_VCPU_EVENTS, &e, "KVM_SET_VCPU_EVENTS"));
+    return {};
+}
+
+qapi::Result<MpState> LinuxVcpu::get_mp_state()
+{
+    kvm_mp_state mp {};
+    // SAFETY: the kernel writes struct kvm_mp_state into `mp`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_GET_MP_STATE, &mp, "KVM_GET_MP_STATE"));
+    return static_cast<MpState>(mp.mp_state);
+}
+
+qapi::Result<void> LinuxVcpu::set_mp_state(MpState state)
+{
+    kvm_mp_state mp { .mp_state = static_cast<uint32_t>(state) };
+    // SAFETY: the kernel reads struct kvm_mp_state from `mp`.
+    TRY(kvm_ioctl(m_fd.get(), KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE"));
+    return {};
+}
+
+qapi::Result<XsaveState> LinuxVcpu::get_xsave()
+{
+    // A whole number of u64s, at least m_xsave_size bytes, suitably aligned.
+    std::vector<uint64_t> buffer((m_xsave_size + 7) / 8);
+    if (m_xsave_size > XsaveState::LEGACY_SIZE) {
+        // SAFETY: the kernel writes KVM_CAP_XSAVE2 bytes (m_xsave_size)
+        // into `buffer`, which holds at least that many.
+        TRY(kvm_ioctl(m_fd.get(), IOCTL_GET_XSAVE2, buffer.data(), "KVM_GET_XSAVE2"));
+    } else {
+        // SAFETY: the kernel writes struct kvm_xsave (4 KiB) into `buffer`.
+        TRY(kvm_ioctl(m_fd.get(), IOCTL_GET_XSAVE, buffer.data(), "KVM_GET_XSAVE"));
+    }
+    XsaveState xsave;
+    xsave.region.resize(m_xsave_size);
+    std::memcpy(xsave.region.data(), buffer.data(), m_xsave_size);
+    return xsave;
+}
+
+qapi::Result<void> LinuxVcpu::set_xsave(const XsaveState &xsave)
+{
+    // A shorter region (another host's 4 KiB) is padded with zeroes: the
+    // XSAVE header's XSTATE_BV says which components it holds.
+    if (xsave.region.size() > m_xsave_size) {
+        return qapi::Error::format("KVM_SET_XSAVE: {} bytes of XSAVE state; this "
+                                   "host's KVM takes at most {}",
+                                   xsave.region.size(), m_xsave_size);
+    }
+    std::vector<uint64_t> buffer((m_xsave_size + 7) / 8);
+    std::memcpy(buffer.data(), xsave.region.data(), xsave.region.size());
+    // SAFETY: the kernel reads KVM_CAP_XSAVE2 bytes (at least 4 KiB) from
+    // `buffer`, which holds that many.
+    TRY(kvm_ioctl(m_fd.get(), IOCTL_SET_XSAVE, buffer.data(), "KVM_SET_XSAVE"));
     return {};
 }
 
@@ -283,14 +423,6 @@ void LinuxVcpu::complete_io_in(uint32_t value)
     }
     // x86 is little-endian: the low `size` bytes of value are the data.
     std::memcpy(m_mapping->bytes_at(in.data_offset), &value, in.size);
-}
-
-qapi::Result<kvm_sregs> LinuxVcpu::get_kvm_sregs()
-{
-    kvm_sregs s {};
-    // SAFETY: the kernel writes struct kvm_sregs into `s`.
-    TRY(kvm_ioctl(m_fd.get(), KVM_GET_SREGS, &s, "KVM_GET_SREGS"));
-    return s;
 }
 
 VcpuExit LinuxVcpu::decode_exit(const kvm_run &run)

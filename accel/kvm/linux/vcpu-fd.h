@@ -47,7 +47,7 @@ private:
 class LinuxVcpu final : public Vcpu {
 public:
     LinuxVcpu(uint32_t id, UniqueFd fd, std::unique_ptr<RunMapping> mapping,
-              std::chrono::nanoseconds run_timeout);
+              std::chrono::nanoseconds run_timeout, size_t xsave_size);
 
     uint32_t id() const override { return m_id; }
 
@@ -60,6 +60,12 @@ public:
     qapi::Result<void> set_regs(const Regs &regs) override;
     qapi::Result<Sregs> get_sregs() override;
     qapi::Result<void> set_sregs(const Sregs &sregs) override;
+    qapi::Result<VcpuEvents> get_vcpu_events() override;
+    qapi::Result<void> set_vcpu_events(const VcpuEvents &events) override;
+    qapi::Result<MpState> get_mp_state() override;
+    qapi::Result<void> set_mp_state(MpState state) override;
+    qapi::Result<XsaveState> get_xsave() override;
+    qapi::Result<void> set_xsave(const XsaveState &xsave) override;
     qapi::Result<VcpuExit> run() override;
     void complete_io_in(uint32_t value) override;
 
@@ -69,7 +75,6 @@ private:
         size_t size;
     };
 
-    qapi::Result<kvm_sregs> get_kvm_sregs();
     VcpuExit decode_exit(const kvm_run &run);
 
     uint32_t m_id;
@@ -78,6 +83,7 @@ private:
     std::chrono::nanoseconds m_run_timeout;
     RunWatchdog m_watchdog;
     std::optional<PendingIn> m_pending_in;
+    size_t m_xsave_size;
 };
 
 } // namespace accel::kvm::host

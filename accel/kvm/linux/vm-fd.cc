@@ -62,11 +62,11 @@ qapi::Result<void> LinuxVm::set_tss_addr(uint64_t addr)
 
 qapi::Result<void>
 LinuxVm::set_user_memory_region(uint32_t slot, uint64_t guest_phys_addr,
-                                std::span<std::byte> memory)
+                                std::span<std::byte> memory, uint32_t flags)
 {
     kvm_userspace_memory_region region {
         .slot = slot,
-        .flags = 0,
+        .flags = flags,
         .guest_phys_addr = guest_phys_addr,
         .memory_size = memory.size(),
         .userspace_addr = reinterpret_cast<uint64_t>(memory.data()),
@@ -76,7 +76,32 @@ LinuxVm::set_user_memory_region(uint32_t slot, uint64_t guest_phys_addr,
     // keep that memory alive for as long as the slot exists.
     TRY(kvm_ioctl(m_fd.get(), KVM_SET_USER_MEMORY_REGION, &region,
                   "KVM_SET_USER_MEMORY_REGION"));
+    if (memory.empty()) {
+        m_slot_sizes.erase(slot);
+    } else {
+        m_slot_sizes[slot] = memory.size();
+    }
     return {};
+}
+
+qapi::Result<DirtyBitmap> LinuxVm::get_dirty_log(uint32_t slot)
+{
+    auto found = m_slot_sizes.find(slot);
+    if (found == m_slot_sizes.end()) {
+        return qapi::Error::from_errno(ENOENT, "KVM_GET_DIRTY_LOG");
+    }
+    uint64_t pages = (found->second + KVM_DIRTY_LOG_PAGE_SIZE - 1) /
+                     KVM_DIRTY_LOG_PAGE_SIZE;
+    DirtyBitmap bitmap;
+    bitmap.words.resize((pages + 63) / 64);
+    kvm_dirty_log log {};
+    log.slot = slot;
+    log.dirty_bitmap = bitmap.words.data();
+    // SAFETY: the kernel reads the slot number and writes one bit per
+    // page of the slot (rounded up to 64) into the buffer, which has
+    // exactly that many bits.
+    TRY(kvm_ioctl(m_fd.get(), KVM_GET_DIRTY_LOG, &log, "KVM_GET_DIRTY_LOG"));
+    return bitmap;
 }
 
 qapi::Result<std::unique_ptr<Vcpu>> LinuxVm::create_vcpu(uint32_t id)
@@ -87,8 +112,13 @@ qapi::Result<std::unique_ptr<Vcpu>> LinuxVm::create_vcpu(uint32_t id)
                       static_cast<unsigned long>(id), "KVM_CREATE_VCPU"));
     UniqueFd vcpu_fd(fd);
     auto mapping = TRY(RunMapping::map(vcpu_fd.get(), m_vcpu_mmap_size));
+    // struct kvm_xsave is 4 KiB unless KVM_CAP_XSAVE2 says it is larger
+    // (AMX); KVM_SET_XSAVE reads, and KVM_GET_XSAVE2 writes, that many bytes.
+    int64_t xsave2 = check_extension(Cap::Xsave2).value_or(0);
+    size_t xsave_size = std::max<size_t>(XsaveState::LEGACY_SIZE,
+                                         static_cast<size_t>(std::max<int64_t>(xsave2, 0)));
     return std::unique_ptr<Vcpu>(std::make_unique<LinuxVcpu>(
-        id, std::move(vcpu_fd), std::move(mapping), m_run_timeout));
+        id, std::move(vcpu_fd), std::move(mapping), m_run_timeout, xsave_size));
 }
 
 qapi::Result<void>

@@ -8,6 +8,7 @@
 #include "accel/kvm/linux/kvm-ioctl.h"
 
 #include <chrono>
+#include <map>
 
 namespace accel::kvm::host {
 
@@ -25,7 +26,8 @@ public:
     qapi::Result<void> set_tss_addr(uint64_t addr) override;
     qapi::Result<void>
     set_user_memory_region(uint32_t slot, uint64_t guest_phys_addr,
-                           std::span<std::byte> memory) override;
+                           std::span<std::byte> memory, uint32_t flags) override;
+    qapi::Result<DirtyBitmap> get_dirty_log(uint32_t slot) override;
     qapi::Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) override;
     qapi::Result<void>
     set_gsi_routing(std::span<const RoutingEntry> entries) override;
@@ -34,6 +36,9 @@ public:
 
 private:
     UniqueFd m_fd;
+    /// Each slot's size in bytes: KVM_GET_DIRTY_LOG's bitmap has a bit per
+    /// page of it, and the caller must size the buffer.
+    std::map<uint32_t, uint64_t> m_slot_sizes;
     size_t m_vcpu_mmap_size;
     std::chrono::nanoseconds m_run_timeout;
 };

@@ -2,12 +2,15 @@
  * The KVM backend interface: one abstract class per file descriptor, with
  * one method per ioctl (as rust-vmm's kvm-ioctls splits them).
  *
- *   System  ~ /dev/kvm           (check extension, create VM, supported CPUID)
- *   Vm      ~ the VM fd          (enable cap, irqchip, routing, MSI, memory)
- *   Vcpu    ~ a vCPU fd          (CPUID, LAPIC, MSRs, registers, run)
+ *   System  ~ /dev/kvm           (check extension, create VM, supported CPUID,
+ *                                 MSR index list)
+ *   Vm      ~ the VM fd          (enable cap, irqchip, routing, MSI, memory,
+ *                                 dirty log)
+ *   Vcpu    ~ a vCPU fd          (CPUID, LAPIC, MSRs, registers, events,
+ *                                 MP state, xsave, run)
  *
  * Two implementations: the host backend (the real /dev/kvm, see
- * kvm-backend-linux.cc) and the kernel model (kernel-model/, a software model
+ * accel/kvm/linux/) and the kernel model (kernel-model/, a software model
  * of what the kernel does).  The conformance suite in tests/kvm/ runs on both
  * and must agree.  Nothing here knows about QOM.
  *
@@ -41,6 +44,8 @@ enum class Cap : uint32_t {
     X2apicApi = 129,      // KVM_CAP_X2APIC_API
     MaxVcpus = 66,        // KVM_CAP_MAX_VCPUS
     MaxVcpuId = 128,      // KVM_CAP_MAX_VCPU_ID
+    Xsave = 55,           // KVM_CAP_XSAVE
+    Xsave2 = 208,         // KVM_CAP_XSAVE2: the size of struct kvm_xsave
 };
 
 /// x2APIC API flags (KVM_ENABLE_CAP(KVM_CAP_X2APIC_API) args[0]).
@@ -112,11 +117,15 @@ struct LapicState {
     /// One bit of a 256-bit vector register (ISR/TMR/IRR) at its base.
     bool vector_bit(uint32_t base, uint8_t vector) const;
     void set_vector_bit(uint32_t base, uint8_t vector, bool value);
+
+    friend bool operator==(const LapicState &, const LapicState &) = default;
 };
 
 struct MsrEntry {
     uint32_t index { 0 };
     uint64_t data { 0 };
+
+    friend bool operator==(const MsrEntry &, const MsrEntry &) = default;
 };
 
 /// An MSI message as KVM_SIGNAL_MSI and MSI routes take it.
@@ -143,23 +152,124 @@ struct Regs {
     uint64_t r8 { 0 }, r9 { 0 }, r10 { 0 }, r11 { 0 };
     uint64_t r12 { 0 }, r13 { 0 }, r14 { 0 }, r15 { 0 };
     uint64_t rip { 0 }, rflags { 0x2 };
+
+    friend bool operator==(const Regs &, const Regs &) = default;
 };
 
-/// A segment register (struct kvm_segment, the parts seoib uses).
+/// A segment register (struct kvm_segment).  The defaults are a fresh
+/// vCPU's data segments.
 struct Segment {
     uint64_t base { 0 };
     uint32_t limit { 0xffff };
     uint16_t selector { 0 };
     uint8_t type { 3 };
     uint8_t present { 1 }, dpl { 0 }, db { 0 }, s { 1 }, l { 0 }, g { 0 };
+    uint8_t avl { 0 }, unusable { 0 };
+
+    friend bool operator==(const Segment &, const Segment &) = default;
 };
 
-/// Special registers (struct kvm_sregs, the parts seoib uses).  Backends
-/// read-modify-write the rest, so fields not listed keep the kernel's value.
+/// GDTR or IDTR (struct kvm_dtable).
+struct DescriptorTable {
+    uint64_t base { 0 };
+    uint16_t limit { 0xffff };
+
+    friend bool operator==(const DescriptorTable &, const DescriptorTable &) = default;
+};
+
+/// Special registers (struct kvm_sregs), all of them: KVM_SET_SREGS writes
+/// every field, so callers read, modify and write.  The defaults are what
+/// KVM_GET_SREGS reports for a vCPU that has not run (measured on the host,
+/// docs/devel/kvm-backend.rst), except apic_base, which depends on the vCPU.
 struct Sregs {
     Segment cs {}, ds {}, es {}, fs {}, gs {}, ss {};
-    uint64_t cr0 { 0x60000010 }, cr3 { 0 }, cr4 { 0 }, efer { 0 };
+    /// A busy 32-bit TSS and an LDT, both system segments.
+    Segment tr { .type = 11, .s = 0 }, ldt { .type = 2, .s = 0 };
+    DescriptorTable gdt {}, idt {};
+    uint64_t cr0 { 0x60000010 }, cr2 { 0 }, cr3 { 0 }, cr4 { 0 }, cr8 { 0 };
+    uint64_t efer { 0 };
     uint64_t apic_base { 0 };
+    /// The external interrupt KVM has injected but the guest has not yet
+    /// taken, as a bitmap of 256 vectors (at most one bit set).
+    std::array<uint64_t, 4> interrupt_bitmap {};
+
+    friend bool operator==(const Sregs &, const Sregs &) = default;
+};
+
+/// KVM_VCPUEVENT_VALID_*: which optional parts of VcpuEvents are valid
+/// (on KVM_GET_VCPU_EVENTS) or to be set (on KVM_SET_VCPU_EVENTS).
+inline constexpr uint32_t KVM_VCPUEVENT_VALID_NMI_PENDING = 0x01;
+inline constexpr uint32_t KVM_VCPUEVENT_VALID_SIPI_VECTOR = 0x02;
+inline constexpr uint32_t KVM_VCPUEVENT_VALID_SHADOW = 0x04;
+inline constexpr uint32_t KVM_VCPUEVENT_VALID_SMM = 0x08;
+
+/// Pending and injected events (struct kvm_vcpu_events, without the
+/// exception payload and triple-fault extensions, which seoib does not
+/// enable).
+struct VcpuEvents {
+    struct Exception {
+        uint8_t injected { 0 }, nr { 0 }, has_error_code { 0 }, pending { 0 };
+        uint32_t error_code { 0 };
+        friend bool operator==(const Exception &, const Exception &) = default;
+    } exception;
+    struct Interrupt {
+        uint8_t injected { 0 }, nr { 0 }, soft { 0 };
+        /// KVM_X86_SHADOW_INT_MOV_SS (1) | KVM_X86_SHADOW_INT_STI (2).
+        uint8_t shadow { 0 };
+        friend bool operator==(const Interrupt &, const Interrupt &) = default;
+    } interrupt;
+    struct Nmi {
+        uint8_t injected { 0 }, pending { 0 }, masked { 0 };
+        friend bool operator==(const Nmi &, const Nmi &) = default;
+    } nmi;
+    uint32_t sipi_vector { 0 };
+    uint32_t flags { 0 };
+    struct Smi {
+        uint8_t smm { 0 }, pending { 0 }, smm_inside_nmi { 0 }, latched_init { 0 };
+        friend bool operator==(const Smi &, const Smi &) = default;
+    } smi;
+
+    friend bool operator==(const VcpuEvents &, const VcpuEvents &) = default;
+};
+
+/// KVM_MP_STATE_*, as the in-kernel LAPIC keeps it.
+enum class MpState : uint32_t {
+    Runnable = 0,
+    Uninitialized = 1, // an AP that has not seen INIT
+    InitReceived = 2,  // waiting for SIPI
+    Halted = 3,
+    SipiReceived = 4,
+};
+
+/// struct kvm_xsave: the guest's FPU, SSE and extended state in the
+/// standard XSAVE layout (the legacy FXSAVE area, then the XSAVE header at
+/// 512).  At least 4 KiB; larger where KVM_CAP_XSAVE2 says so.
+struct XsaveState {
+    static constexpr size_t LEGACY_SIZE = 4096;
+    std::vector<uint8_t> region = std::vector<uint8_t>(LEGACY_SIZE);
+
+    /// x87 control word (offset 0) and MXCSR (offset 24).
+    uint16_t fcw() const;
+    uint32_t mxcsr() const;
+
+    friend bool operator==(const XsaveState &, const XsaveState &) = default;
+};
+
+/// KVM_SET_USER_MEMORY_REGION flags.
+inline constexpr uint32_t KVM_MEM_LOG_DIRTY_PAGES = 1U << 0;
+/// The dirty log's granule.
+inline constexpr uint64_t KVM_DIRTY_LOG_PAGE_SIZE = 4096;
+
+/// KVM_GET_DIRTY_LOG's answer: one bit per 4 KiB page of the slot, page 0 in
+/// bit 0 of word 0.
+struct DirtyBitmap {
+    std::vector<uint64_t> words;
+
+    bool test(uint64_t page) const
+    {
+        return page / 64 < words.size() && ((words[page / 64] >> (page % 64)) & 1) != 0;
+    }
+    size_t count() const;
 };
 
 /// Typed KVM_RUN exits.  IO data is copied out of the kvm_run page.
@@ -215,6 +325,14 @@ public:
     virtual qapi::Result<void> set_regs(const Regs &) = 0;
     virtual qapi::Result<Sregs> get_sregs() = 0;
     virtual qapi::Result<void> set_sregs(const Sregs &) = 0;
+    virtual qapi::Result<VcpuEvents> get_vcpu_events() = 0;
+    /// Sets what `flags` marks valid, and the exception, interrupt and
+    /// NMI-injected state always.
+    virtual qapi::Result<void> set_vcpu_events(const VcpuEvents &) = 0;
+    virtual qapi::Result<MpState> get_mp_state() = 0;
+    virtual qapi::Result<void> set_mp_state(MpState) = 0;
+    virtual qapi::Result<XsaveState> get_xsave() = 0;
+    virtual qapi::Result<void> set_xsave(const XsaveState &) = 0;
 
     /// KVM_RUN once.  After an ExitIo with Direction::In, call
     /// complete_io_in() with the value before the next run().
@@ -237,10 +355,17 @@ public:
     /// KVM_SET_TSS_ADDR (harmless where not needed).
     virtual qapi::Result<void> set_tss_addr(uint64_t addr) = 0;
     /// KVM_SET_USER_MEMORY_REGION.  The caller keeps `memory` alive and
-    /// mapped for as long as the slot exists.
+    /// mapped for as long as the slot exists.  Setting the same slot again
+    /// with the same address and size changes only its flags (turning the
+    /// dirty log on or off); an empty `memory` deletes the slot.
     virtual qapi::Result<void> set_user_memory_region(uint32_t slot,
                                                       uint64_t guest_phys_addr,
-                                                      std::span<std::byte> memory) = 0;
+                                                      std::span<std::byte> memory,
+                                                      uint32_t flags = 0) = 0;
+    /// KVM_GET_DIRTY_LOG: the pages of `slot` the guest wrote since the last
+    /// call (or since logging was turned on), and clears them.  ENOENT for a
+    /// slot without KVM_MEM_LOG_DIRTY_PAGES, as the kernel answers.
+    virtual qapi::Result<DirtyBitmap> get_dirty_log(uint32_t slot) = 0;
     /// KVM_CREATE_VCPU.
     virtual qapi::Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id) = 0;
     /// KVM_SET_GSI_ROUTING: replaces the whole table.
@@ -268,6 +393,8 @@ public:
     virtual qapi::Result<std::unique_ptr<Vm>> create_vm() = 0;
     /// KVM_GET_SUPPORTED_CPUID.
     virtual qapi::Result<std::vector<CpuidEntry>> get_supported_cpuid() = 0;
+    /// KVM_GET_MSR_INDEX_LIST: the MSRs a VMM saves and restores.
+    virtual qapi::Result<std::vector<uint32_t>> get_msr_index_list() = 0;
 };
 
 /// Kernel profiles of the model: what a given kernel did.

@@ -159,6 +159,9 @@ TEST(ApicBase, GuestCannotLeaveX2apicForXapic)
     ModelHarness h;
     h.split();
     Vcpu &vcpu = h.add_vcpu(1);
+    // An AP starts uninitialised (waiting for INIT); make it runnable as a
+    // VMM restoring a running vCPU would.
+    MUST(vcpu.set_mp_state(MpState::Runnable));
     h.ram().load(CODE_BASE, GuestCode()
                                 .wrmsr(MSR_IA32_APICBASE, static_cast<uint32_t>(XAPIC_BASE))
                                 .out8(0x10)
@@ -174,8 +177,11 @@ TEST(SetMsrs, StopsAtTheFirstMsrItCannotSet)
     ModelHarness h;
     h.split();
     Vcpu &vcpu = h.add_vcpu(0);
+    // MSR_TSC_AUX: the kernel refuses it without RDTSCP in the guest's
+    // CPUID (measured on the host), and the model does not keep it.
+    constexpr uint32_t MSR_TSC_AUX = 0xc0000103;
     std::array<MsrEntry, 3> msrs { MsrEntry { MSR_IA32_APICBASE, X2APIC_BASE | MSR_IA32_APICBASE_BSP },
-                                   MsrEntry { 0x10, 0 },
+                                   MsrEntry { MSR_TSC_AUX, 0 },
                                    MsrEntry { MSR_IA32_APICBASE, XAPIC_BASE } };
 
     EXPECT_EQ(MUST(vcpu.set_msrs(msrs)), 1U);
