@@ -329,6 +329,7 @@ qapi::Result<void> run_probe_until_idle(Vcpu &vcpu, ProbeLog &log,
             break;
         case probe::PORT_IDLE:
             ++log.idle_reports;
+            log.idle_counts.push_back(io->value);
             break;
         default:
             return unexpected_exit(exit);

@@ -172,6 +172,8 @@ struct ProbeLog {
     int lapic_eois { 0 };
     int ioapic_eois_reported { 0 };
     int idle_reports { 0 };
+    /// What each idle report said: interrupts handled so far.
+    std::vector<uint32_t> idle_counts;
     /// KVM_EXIT_IOAPIC_EOI exits and their vectors.
     std::vector<uint8_t> eoi_exit_vectors;
     /// 4-byte MMIO writes to the IOAPIC EOI register and their values.
