@@ -39,6 +39,72 @@ SeoibPolicy resolve_auto(const SeoibPolicyInput &in)
 
 } // namespace
 
+qapi::Result<SeoibPolicyDecision>
+seoib_policy_decide_incoming(const SeoibPolicyInput &destination,
+                             std::optional<SeoibPolicy> source)
+{
+    const SeoibPolicy sent = source.value_or(SeoibPolicy::Quirked);
+    const std::string_view sent_name = qapi::enum_name(sent);
+    if (sent == SeoibPolicy::Auto) {
+        // The stream carries the effective policy, which is never auto.
+        return qapi::Error("the migration stream gives seoib-policy=auto, "
+                           "which is not an effective policy");
+    }
+    if (destination.requested != SeoibPolicy::Auto && destination.requested != sent) {
+        return qapi::Error(fmt::format(
+            "the source runs its guest with seoib-policy={} but this VM has "
+            "seoib-policy={}; start the destination with seoib-policy={} or "
+            "auto",
+            sent_name, qapi::enum_name(destination.requested), sent_name));
+    }
+    // What the source's policy needs here, said as what to change on the
+    // destination: start-up's advice (choose another policy) would break
+    // the guest the source is running.
+    if (sent == SeoibPolicy::Respected && destination.irqchip != OnOffSplit::Split) {
+        return qapi::Error(fmt::format(
+            "the source's seoib-policy=respected requires kernel-irqchip=split "
+            "(this VM has kernel-irqchip={}); start the destination with "
+            "kernel-irqchip=split",
+            qapi::enum_name(destination.irqchip)));
+    }
+    if (sent == SeoibPolicy::NotAdvertised && destination.irqchip == OnOffSplit::Off) {
+        return qapi::Error("the source's seoib-policy=not-advertised requires an "
+                           "in-kernel LAPIC; start the destination with "
+                           "kernel-irqchip=split or on");
+    }
+    if (sent == SeoibPolicy::Respected && destination.ioapic_version < 0x20) {
+        return qapi::Error(fmt::format(
+            "the source's seoib-policy=respected needs an IOAPIC with an EOI "
+            "register (version 0x20), but this VM's IOAPIC is version 0x{:02x} "
+            "({}); start the destination with the source's IOAPIC version",
+            destination.ioapic_version, destination.ioapic_version_source));
+    }
+    if (sent != SeoibPolicy::Quirked && destination.irqchip != OnOffSplit::Off) {
+        const uint64_t flag = sent == SeoibPolicy::Respected
+                                  ? KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST
+                                  : KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST;
+        if (!(destination.kernel_x2apic_api & flag)) {
+            return qapi::Error(
+                fmt::format("the source's seoib-policy={} needs {} from KVM, "
+                            "which this kernel lacks (KVM_CAP_X2APIC_API "
+                            "reports 0x{:x}; {} has it); migrate to a host "
+                            "with such a kernel",
+                            sent_name, x2apic_api_flag_names(flag),
+                            destination.kernel_x2apic_api, KERNEL_REQUIREMENT),
+                qapi::ErrorClass::KVMMissingCap);
+        }
+    }
+    SeoibPolicyInput adopted = destination;
+    adopted.requested = sent;
+    adopted.explicit_request = true;
+    auto decided = seoib_policy_decide(adopted);
+    if (!decided) {
+        return decided.release_error().prepend(
+            "this destination cannot run the source's guest as the source does: ");
+    }
+    return decided;
+}
+
 std::string x2apic_api_flag_names(uint64_t flags)
 {
     static constexpr std::pair<uint64_t, std::string_view> names[] = {

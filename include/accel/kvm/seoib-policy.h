@@ -30,6 +30,7 @@
 #include "qapi/result.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,26 @@ struct SeoibPolicyDecision {
 
 qapi::Result<SeoibPolicyDecision>
 seoib_policy_decide(const SeoibPolicyInput &in);
+
+/*
+ * The policy of an incoming VM (migration or -loadvm; design §4.5), once
+ * the stream has said what the source ran with: its x86-seoib-state
+ * section, or none, which means quirked.
+ *
+ *   destination seoib-policy   result
+ *   auto                       the source's policy
+ *   the source's policy        the source's policy
+ *   any other                  error naming both
+ *
+ * The source's policy must then hold on this destination: a kernel without
+ * the flag it needs, an IOAPIC 0x11 receiving respected, or an irqchip that
+ * cannot honour it is an error saying what to change.  Quirked holds
+ * everywhere, so a quirked source migrates to any kernel.  `destination`
+ * is the same input seoib_policy_decide() takes at start-up.
+ */
+qapi::Result<SeoibPolicyDecision>
+seoib_policy_decide_incoming(const SeoibPolicyInput &destination,
+                             std::optional<qapi::SeoibPolicy> source);
 
 /// "ENABLE_SUPPRESS_EOI_BROADCAST|USE_32BIT_IDS"-style names of flags, or
 /// "none".
