@@ -100,13 +100,20 @@ public:
         }
     }
 
-    qapi::Result<void> run()
+    /// Runs until the guest finishes or a device event ends, whichever is
+    /// first, so that a caller can serve its main loop between events.
+    /// True when the guest has finished.
+    qapi::Result<bool> run_slice()
     {
+        if (!m_started) {
+            m_started = true;
+            m_start = std::chrono::steady_clock::now();
+        }
+        // The budget counts from where this run began: a guest that came in
+        // by migration has part of its work behind it.
         const uint64_t budget =
             m_opts.max_setup_exits +
             uint64_t { m_opts.events } * m_opts.max_exits_per_event;
-        unsigned idle_runs = 0;
-        auto start = std::chrono::steady_clock::now();
         while (!m_dev.counters().finished) {
             if (m_report.exits >= budget) {
                 return progress_error(fmt::format(
@@ -118,15 +125,15 @@ public:
 
             if (std::holds_alternative<ExitInterrupted>(exit) ||
                 std::holds_alternative<ExitHlt>(exit)) {
-                if (++idle_runs > m_opts.max_idle_runs) {
+                if (++m_idle_runs > m_opts.max_idle_runs) {
                     return progress_error(fmt::format(
                         "made no progress in {} runs in a row (halted with "
                         "nothing to deliver, or looping without exits)",
-                        idle_runs));
+                        m_idle_runs));
                 }
                 continue;
             }
-            idle_runs = 0;
+            m_idle_runs = 0;
             SeoibTestdevCounters seen = m_dev.counters();
             TRY(dispatch(exit));
             account(seen);
@@ -136,10 +143,14 @@ public:
             if (m_ioapic) {
                 m_ioapic->run_timers();
             }
+            if (m_dev.counters().events_done != seen.events_done &&
+                !m_dev.counters().finished) {
+                return false;
+            }
         }
-        m_report.elapsed = std::chrono::steady_clock::now() - start;
+        m_report.elapsed = std::chrono::steady_clock::now() - m_start;
         close_event();
-        return {};
+        return true;
     }
 
 private:
@@ -340,6 +351,9 @@ private:
     std::optional<qapi::Error> m_irq_error;
     SeoibTestdevCounters m_event_start;
     bool m_in_event { false };
+    bool m_started { false };
+    std::chrono::steady_clock::time_point m_start;
+    unsigned m_idle_runs { 0 };
 };
 
 /// Disconnects the device's line from the run's IRQ handler on every path
@@ -384,8 +398,37 @@ bool GuestRunReport::uniform() const
                        });
 }
 
-qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
-                                               const GuestRunOptions &opts)
+/// Everything one run of the built-in guest holds: the options, the
+/// report it fills, the run loop and the device's line connection.
+struct BuiltinGuest::Parts {
+    Parts(Vcpu &vcpu, SeoibTestdevState &dev, hw::intc::IOAPICState *ioapic,
+          const GuestRunOptions &options)
+        : opts(options)
+        , run(vcpu, dev, ioapic, opts, report)
+    {
+    }
+
+    GuestRunOptions opts;
+    GuestRunReport report;
+    GuestRun run;
+    std::optional<IrqConnection> connection;
+};
+
+BuiltinGuest::BuiltinGuest(Vm &vm, Vcpu &vcpu, SeoibTestdevState &dev,
+                           hw::intc::IOAPICState *ioapic, uint32_t dest_apic_id,
+                           const GuestRunOptions &opts)
+    : m_vm(vm)
+    , m_vcpu(vcpu)
+    , m_dev(dev)
+    , m_dest_apic_id(dest_apic_id)
+    , m_parts(std::make_unique<Parts>(vcpu, dev, ioapic, opts))
+{
+}
+
+BuiltinGuest::~BuiltinGuest() = default;
+
+qapi::Result<std::unique_ptr<BuiltinGuest>>
+BuiltinGuest::create(Vm &vm, const GuestRunOptions &opts)
 {
     auto *kvm = qom::dyn_cast<KVMAccel>(&vm.accel());
     auto *machine = qom::dyn_cast<hw::x86::X86MachineState>(&vm.machine());
@@ -412,18 +455,12 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
         return qapi::Error::format(
             "vector {:#x} is an exception vector; use 0x20-0xff", opts.vector);
     }
-    const guest::GuestPayload *payload =
-        guest::find_guest_payload(BUILTIN_GUEST_PAYLOAD);
-    if (payload == nullptr) {
-        return qapi::Error::format("no guest payload '{}'",
-                                   BUILTIN_GUEST_PAYLOAD);
-    }
 
     SeoibTestdevState &dev = *TRY(testdev_for(*machine));
-    Vcpu &vcpu = *boot_vcpu->vcpu;
-    const uint32_t dest_apic_id = machine->cpus().front()->apic_id();
-
-    GuestRunReport report;
+    std::unique_ptr<BuiltinGuest> guest(
+        new BuiltinGuest(vm, *boot_vcpu->vcpu, dev, ioapic,
+                         machine->cpus().front()->apic_id(), opts));
+    GuestRunReport &report = guest->m_parts->report;
     report.backend = std::string(kvm->backend_name());
     report.irqchip = kvm->irqchip();
     if (kvm->seoib()) {
@@ -436,25 +473,6 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
     report.svr_written =
         GUEST_SVR | (opts.suppress_eoi_broadcast ? APIC_SPIV_DIRECTED_EOI : 0);
 
-    std::unique_ptr<hw::x86::GuestRam> ram =
-        TRY(hw::x86::GuestRam::create(kvm->vm()));
-    TRY(hw::x86::load_payload(*ram, *payload));
-    if (!TRY(hw::x86::set_apic_base(vcpu, hw::x86::ApicMode::X2apic))) {
-        return qapi::Error::format(
-            "KVM_SET_MSRS(APICBASE={:#x}) refused: the guest needs x2APIC",
-            hw::x86::apic_base(vcpu.id(), hw::x86::ApicMode::X2apic));
-    }
-    TRY(hw::x86::set_entry_state(
-        vcpu, hw::x86::CpuEntry { .mode = hw::x86::EntryMode::Real,
-                                  .ip = payload->entry_point,
-                                  .rax = opts.events,
-                                  .rbx = opts.vector,
-                                  .rcx = opts.suppress_eoi_broadcast ? 1U : 0U,
-                                  .rdx = dev.pin(),
-                                  .rsi = dev.iobase(),
-                                  .rdi = dest_apic_id }));
-
-    GuestRun run(vcpu, dev, ioapic, opts, report);
     SeoibTestdevState::IrqHandler line;
     if (ioapic != nullptr) {
         line = [ioapic, pin = dev.pin()](bool level) {
@@ -463,7 +481,8 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
     } else {
         // The in-kernel IOAPIC: KVM's default routing sends GSI n < 24 to
         // its pin n.
-        line = [&run, &kvm_vm = kvm->vm(), pin = dev.pin()](bool level) {
+        line = [&run = guest->m_parts->run, &kvm_vm = kvm->vm(),
+                pin = dev.pin()](bool level) {
             qapi::Result<int> r = kvm_vm.irq_line(pin, level);
             if (!r) {
                 run.irq_line_failed(r.release_error().prepend(
@@ -471,15 +490,70 @@ qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
             }
         };
     }
-    IrqConnection connection(dev, std::move(line));
-    dev.reset();
+    guest->m_parts->connection.emplace(dev, std::move(line));
+    return guest;
+}
 
-    TRY(run.run());
-    const SeoibTestdevCounters &seen = dev.counters();
-    report.lvr = seen.lvr.value_or(0);
-    report.svr = seen.svr.value_or(0);
-    report.reinjections_inferred = ioapic == nullptr;
-    return report;
+qapi::Result<void> BuiltinGuest::boot()
+{
+    const guest::GuestPayload *payload =
+        guest::find_guest_payload(BUILTIN_GUEST_PAYLOAD);
+    if (payload == nullptr) {
+        return qapi::Error::format("no guest payload '{}'",
+                                   BUILTIN_GUEST_PAYLOAD);
+    }
+    const GuestRunOptions &opts = m_parts->opts;
+    hw::x86::GuestRam &ram = *TRY(m_vm.guest_ram());
+    TRY(hw::x86::load_payload(ram, *payload));
+    if (!TRY(hw::x86::set_apic_base(m_vcpu, hw::x86::ApicMode::X2apic))) {
+        return qapi::Error::format(
+            "KVM_SET_MSRS(APICBASE={:#x}) refused: the guest needs x2APIC",
+            hw::x86::apic_base(m_vcpu.id(), hw::x86::ApicMode::X2apic));
+    }
+    TRY(hw::x86::set_entry_state(
+        m_vcpu, hw::x86::CpuEntry { .mode = hw::x86::EntryMode::Real,
+                                    .ip = payload->entry_point,
+                                    .rax = opts.events,
+                                    .rbx = opts.vector,
+                                    .rcx = opts.suppress_eoi_broadcast ? 1U : 0U,
+                                    .rdx = m_dev.pin(),
+                                    .rsi = m_dev.iobase(),
+                                    .rdi = m_dest_apic_id }));
+    m_dev.reset();
+    return {};
+}
+
+qapi::Result<bool> BuiltinGuest::run_slice()
+{
+    bool finished = TRY(m_parts->run.run_slice());
+    if (finished) {
+        GuestRunReport &report = m_parts->report;
+        const SeoibTestdevCounters &seen = m_dev.counters();
+        report.lvr = seen.lvr.value_or(0);
+        report.svr = seen.svr.value_or(0);
+        report.reinjections_inferred = report.irqchip == qapi::OnOffSplit::On;
+    }
+    return finished;
+}
+
+bool BuiltinGuest::finished() const
+{
+    return m_dev.counters().finished;
+}
+
+const GuestRunReport &BuiltinGuest::report() const
+{
+    return m_parts->report;
+}
+
+qapi::Result<GuestRunReport> run_builtin_guest(Vm &vm,
+                                               const GuestRunOptions &opts)
+{
+    std::unique_ptr<BuiltinGuest> guest = TRY(BuiltinGuest::create(vm, opts));
+    TRY(guest->boot());
+    while (!TRY(guest->run_slice())) {
+    }
+    return guest->report();
 }
 
 } // namespace sysemu

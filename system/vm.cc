@@ -27,7 +27,9 @@ Vm::Vm(std::unique_ptr<qom::Context> ctx, qom::Ref<hw::MachineState> machine,
 
 Vm::~Vm()
 {
-    // Objects go before the context that owns their tree.
+    // Guest RAM leaves its KVM memory slot before the VM goes; objects go
+    // before the context that owns their tree.
+    m_guest_ram.reset();
     m_accel.reset();
     m_machine.reset();
     m_ctx.reset();
@@ -104,6 +106,18 @@ int Vm::run_main_job(std::FILE *out, std::FILE *err)
     }
     print_guest_run_report(out, report.value());
     return 0;
+}
+
+qapi::Result<hw::x86::GuestRam *> Vm::guest_ram()
+{
+    if (!m_guest_ram) {
+        auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(m_accel.get());
+        if (kvm == nullptr) {
+            return qapi::Error("guest RAM needs the kvm accelerator");
+        }
+        m_guest_ram = TRY(hw::x86::GuestRam::create(kvm->vm()));
+    }
+    return m_guest_ram.get();
 }
 
 qapi::Result<qapi::SeoibInfo> Vm::query_seoib() const

@@ -28,11 +28,22 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace accel::kvm {
+class Vcpu;
+}
+namespace hw::intc {
+class IOAPICState;
+}
+namespace hw::misc {
+class SeoibTestdevState;
+}
 
 namespace sysemu {
 
@@ -130,14 +141,48 @@ struct GuestRunReport {
     bool uniform() const;
 };
 
+/// The built-in guest of one VM, run a device event at a time so that the
+/// monitor (and a migration) is served between events.
+///
+/// create() checks the configuration and connects the device's line;
+/// boot() loads the payload into the VM's guest RAM and puts vCPU 0 at its
+/// entry (not needed when the guest's state came in by migration);
+/// run_slice() runs until the next event ends or the guest finishes.
+class BuiltinGuest {
+public:
+    static qapi::Result<std::unique_ptr<BuiltinGuest>>
+    create(Vm &vm, const GuestRunOptions &opts);
+    ~BuiltinGuest();
+    BuiltinGuest(const BuiltinGuest &) = delete;
+    BuiltinGuest &operator=(const BuiltinGuest &) = delete;
+
+    qapi::Result<void> boot();
+    /// True when the guest has finished; errors as run_builtin_guest().
+    qapi::Result<bool> run_slice();
+    bool finished() const;
+    /// What the run saw so far (complete once finished).
+    const GuestRunReport &report() const;
+
+private:
+    struct Parts;
+    BuiltinGuest(Vm &vm, accel::kvm::Vcpu &vcpu,
+                 hw::misc::SeoibTestdevState &dev, hw::intc::IOAPICState *ioapic,
+                 uint32_t dest_apic_id, const GuestRunOptions &opts);
+
+    Vm &m_vm;
+    accel::kvm::Vcpu &m_vcpu;
+    hw::misc::SeoibTestdevState &m_dev;
+    uint32_t m_dest_apic_id;
+    std::unique_ptr<Parts> m_parts;
+};
+
 /// Runs the built-in guest on vCPU 0 of `vm` and reports what it saw.
 ///
 /// Needs the kvm accelerator with an in-kernel LAPIC (kernel-irqchip=split,
 /// or on) and an x86 machine.  Uses the machine's seoib-testdev device if
 /// there is exactly one (-device seoib-testdev,pin=N), else creates one with
-/// the default properties under /machine/unattached.  Sets up its own guest
-/// RAM (1 MiB in memory slot 0 at GPA 0, removed again before returning),
-/// puts vCPU 0 in x2APIC mode (APICBASE), real mode at the payload's entry,
+/// the default properties under /machine/unattached.  Uses the VM's guest
+/// RAM (Vm::guest_ram(): 1 MiB in memory slot 0 at GPA 0), puts vCPU 0 in x2APIC mode (APICBASE), real mode at the payload's entry,
 /// and resets the device.
 ///
 /// Errors: the configuration cannot run the guest; a KVM call failed; the

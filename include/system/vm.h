@@ -6,6 +6,7 @@
 
 #include "accel/accel.h"
 #include "hw/core/machine.h"
+#include "hw/i386/x86-boot.h"
 #include "qapi/qapi-types.h"
 #include "qom/context.h"
 
@@ -35,6 +36,11 @@ public:
     /// for) and print what each event cost.  Returns the exit status.
     int run_main_job(std::FILE *out, std::FILE *err);
 
+    /// The guest RAM of the machine (1 MiB at GPA 0, KVM memory slot 0),
+    /// made the first time it is asked for: the built-in guest's memory,
+    /// and the "pc.ram" block a migration carries.  Errors: no KVM VM.
+    qapi::Result<hw::x86::GuestRam *> guest_ram();
+
     /// QMP query-seoib.
     qapi::Result<qapi::SeoibInfo> query_seoib() const;
     /// QMP query-kvm.
@@ -44,6 +50,7 @@ private:
     std::unique_ptr<qom::Context> m_ctx;
     qom::Ref<hw::MachineState> m_machine;
     qom::Ref<accel::AccelState> m_accel;
+    std::unique_ptr<hw::x86::GuestRam> m_guest_ram;
 };
 
 struct CommandLine;
