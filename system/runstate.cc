@@ -42,7 +42,13 @@ public:
         , m_loop(g_main_loop_new(nullptr, FALSE))
     {
     }
-    ~RunPhase() override { g_main_loop_unref(m_loop); }
+    ~RunPhase() override
+    {
+        if (m_guest_source != 0) {
+            g_source_remove(m_guest_source);
+        }
+        g_main_loop_unref(m_loop);
+    }
 
     void set_monitor(monitor::Monitor &monitor) { m_monitor = &monitor; }
 
@@ -85,13 +91,15 @@ public:
         }
         set_state(qapi::RunState::Running);
         m_monitor->emit_event(qapi::qapi_event_resume());
-        if (!m_job_done) {
-            m_job_done = true;
-            // The guest runs once, when the VM first runs.  A failure is
+        if (!m_job_started) {
+            m_job_started = true;
+            // The guest runs once, from when the VM first runs, an event at
+            // a time between the main loop's other work.  A failure is
             // reported; the VM and the monitor carry on.
-            m_vm.run_main_job(m_report_out, stderr);
+            m_vm.start_main_job(m_report_out, stderr, true);
             std::fflush(m_report_out);
         }
+        schedule_guest();
         return {};
     }
 
@@ -112,6 +120,29 @@ public:
     }
 
 private:
+    /// Runs the guest from the main loop while the VM is running.
+    void schedule_guest()
+    {
+        if (m_guest_source == 0 && m_vm.guest() != nullptr) {
+            m_guest_source = g_idle_add(&RunPhase::on_guest_idle, this);
+        }
+    }
+
+    static gboolean on_guest_idle(gpointer data)
+    {
+        auto *phase = static_cast<RunPhase *>(data);
+        if (phase->m_state != qapi::RunState::Running || phase->m_shutdown) {
+            phase->m_guest_source = 0;
+            return G_SOURCE_REMOVE;
+        }
+        if (phase->m_vm.main_job_step(phase->m_report_out, stderr)) {
+            std::fflush(phase->m_report_out);
+            phase->m_guest_source = 0;
+            return G_SOURCE_REMOVE;
+        }
+        return G_SOURCE_CONTINUE;
+    }
+
     struct SignalWatch {
         RunPhase *phase;
         int signum;
@@ -140,7 +171,8 @@ private:
     monitor::Monitor *m_monitor { nullptr };
     qapi::RunState m_state { qapi::RunState::Prelaunch };
     std::optional<qapi::ShutdownCause> m_shutdown;
-    bool m_job_done { false };
+    bool m_job_started { false };
+    unsigned m_guest_source { 0 };
     // QEMU's termination signals (os_setup_signal_handling).
     std::array<SignalWatch, 3> m_signal_watches { { { nullptr, SIGINT },
                                                     { nullptr, SIGTERM },

@@ -29,6 +29,7 @@ Vm::~Vm()
 {
     // Guest RAM leaves its KVM memory slot before the VM goes; objects go
     // before the context that owns their tree.
+    m_guest.reset();
     m_guest_ram.reset();
     m_accel.reset();
     m_machine.reset();
@@ -89,23 +90,57 @@ void Vm::print_report(std::FILE *out) const
     }
 }
 
-int Vm::run_main_job(std::FILE *out, std::FILE *err)
+bool Vm::start_main_job(std::FILE *out, std::FILE *err, bool boot)
 {
+    m_job_status = 0;
     print_report(out);
     const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(m_accel.get());
     if (!kvm || kvm->irqchip() == qapi::OnOffSplit::Off) {
         fmt::print(out, "guest:            not run (it needs an in-kernel "
                         "LAPIC: kernel-irqchip=on or split)\n");
-        return 0;
+        return false;
     }
-    auto report = run_builtin_guest(*this, GuestRunOptions {});
-    if (!report) {
-        fmt::print(err, "seoib-vm: built-in guest: {}\n",
-                   report.error().message());
-        return 1;
+    auto guest = BuiltinGuest::create(*this, GuestRunOptions {});
+    if (guest && boot) {
+        if (auto booted = guest.value()->boot(); !booted) {
+            guest = booted.release_error();
+        }
     }
-    print_guest_run_report(out, report.value());
-    return 0;
+    if (!guest) {
+        fmt::print(err, "seoib-vm: built-in guest: {}\n", guest.error().message());
+        m_job_status = 1;
+        return false;
+    }
+    m_guest = guest.release_value();
+    return true;
+}
+
+bool Vm::main_job_step(std::FILE *out, std::FILE *err)
+{
+    if (!m_guest) {
+        return true;
+    }
+    auto finished = m_guest->run_slice();
+    if (finished && !finished.value()) {
+        return false;
+    }
+    if (!finished) {
+        fmt::print(err, "seoib-vm: built-in guest: {}\n", finished.error().message());
+        m_job_status = 1;
+    } else {
+        print_guest_run_report(out, m_guest->report());
+    }
+    m_guest.reset();
+    return true;
+}
+
+int Vm::run_main_job(std::FILE *out, std::FILE *err)
+{
+    if (start_main_job(out, err, true)) {
+        while (!main_job_step(out, err)) {
+        }
+    }
+    return m_job_status;
 }
 
 qapi::Result<hw::x86::GuestRam *> Vm::guest_ram()

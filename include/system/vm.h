@@ -15,6 +15,8 @@
 
 namespace sysemu {
 
+class BuiltinGuest;
+
 class Vm {
 public:
     Vm(std::unique_ptr<qom::Context> ctx, qom::Ref<hw::MachineState> machine,
@@ -36,6 +38,19 @@ public:
     /// for) and print what each event cost.  Returns the exit status.
     int run_main_job(std::FILE *out, std::FILE *err);
 
+    /// The main job in steps, for a run phase that serves a main loop:
+    /// start_main_job() prints the report and readies the built-in guest
+    /// (`boot`: load its payload; false for a guest whose state came in by
+    /// migration) and returns whether there is a guest to run;
+    /// main_job_step() runs it to the end of its next device event and
+    /// returns true once the job is over (its report or error printed).
+    bool start_main_job(std::FILE *out, std::FILE *err, bool boot);
+    bool main_job_step(std::FILE *out, std::FILE *err);
+    /// The guest of the job, while it runs.
+    BuiltinGuest *guest() const { return m_guest.get(); }
+    /// The main job's exit status so far.
+    int main_job_status() const { return m_job_status; }
+
     /// The guest RAM of the machine (1 MiB at GPA 0, KVM memory slot 0),
     /// made the first time it is asked for: the built-in guest's memory,
     /// and the "pc.ram" block a migration carries.  Errors: no KVM VM.
@@ -51,6 +66,8 @@ private:
     qom::Ref<hw::MachineState> m_machine;
     qom::Ref<accel::AccelState> m_accel;
     std::unique_ptr<hw::x86::GuestRam> m_guest_ram;
+    std::unique_ptr<BuiltinGuest> m_guest;
+    int m_job_status { 0 };
 };
 
 struct CommandLine;
