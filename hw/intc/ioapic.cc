@@ -97,6 +97,67 @@ qapi::Result<void> IOAPICState::do_realize()
     return {};
 }
 
+std::unique_ptr<migration::VMStateInstance> IOAPICState::vmstate()
+{
+    using migration::member;
+    auto version_vmsd =
+        migration::vmstate<IOAPICState>("ioapic/version")
+            .version(1)
+            .minimum_version(1)
+            .field("version", member(&IOAPICState::m_migrated, &Migrated::version))
+            .build();
+    auto vmsd =
+        migration::vmstate<IOAPICState>("ioapic")
+            .version(3)
+            .minimum_version(1)
+            .pre_save([](IOAPICState &s) -> qapi::Result<void> {
+                const IOAPICRegs &regs = s.core().regs();
+                s.m_migrated = Migrated {
+                    .id = regs.id,
+                    .ioregsel = static_cast<uint8_t>(regs.ioregsel),
+                    .irr = regs.irr,
+                    .ioredtbl = regs.ioredtbl,
+                    .version = s.m_version,
+                };
+                return {};
+            })
+            .pre_load([](IOAPICState &s) -> qapi::Result<void> {
+                // A stream without the subsection says nothing about the
+                // version: assume the guest saw this IOAPIC's.
+                s.m_migrated.version = s.m_version;
+                return {};
+            })
+            .field("id", member(&IOAPICState::m_migrated, &Migrated::id))
+            .field("ioregsel", member(&IOAPICState::m_migrated, &Migrated::ioregsel))
+            .unused(8)
+            .since(2)
+            .field("irr", member(&IOAPICState::m_migrated, &Migrated::irr))
+            .since(2)
+            .field("ioredtbl", member(&IOAPICState::m_migrated, &Migrated::ioredtbl))
+            .subsection(std::move(version_vmsd))
+            .post_load([](IOAPICState &s, int) -> qapi::Result<void> {
+                const Migrated &m = s.m_migrated;
+                if (m.version != s.m_version) {
+                    // The guest would see another IOAPIC than the one it
+                    // programmed (an EOI register appearing or vanishing).
+                    return qapi::Error::format(
+                        "the source's IOAPIC is version 0x{:02x} but this "
+                        "VM's is 0x{:02x}; start the destination with "
+                        "-global ioapic.version=0x{:02x}",
+                        m.version, s.m_version, m.version);
+                }
+                IOAPICRegs &regs = s.core().regs();
+                regs.id = m.id;
+                regs.ioregsel = m.ioregsel;
+                regs.irr = m.irr;
+                regs.ioredtbl = m.ioredtbl;
+                s.core().post_load();
+                return {};
+            })
+            .build();
+    return migration::bind_vmstate(std::move(vmsd), *this);
+}
+
 IOAPICCore &IOAPICState::core()
 {
     assert(m_core && "the IOAPIC is realized");

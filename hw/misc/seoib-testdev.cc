@@ -151,6 +151,57 @@ void SeoibTestdevState::reset()
     m_counters = {};
 }
 
+std::unique_ptr<migration::VMStateInstance> SeoibTestdevState::vmstate()
+{
+    using migration::member;
+    using C = SeoibTestdevCounters;
+    // The line level travels as it is: the IOAPIC's IRR, migrated too,
+    // already holds what the line did to it, so nothing is replayed.
+    auto vmsd =
+        migration::vmstate<SeoibTestdevState>("seoib-testdev")
+            .version(1)
+            .minimum_version(1)
+            .pre_save([](SeoibTestdevState &s) -> qapi::Result<void> {
+                s.m_migrated = Migrated {
+                    .level = s.m_level,
+                    .counters = s.m_counters,
+                    .has_lvr = s.m_counters.lvr.has_value(),
+                    .has_svr = s.m_counters.svr.has_value(),
+                    .lvr = s.m_counters.lvr.value_or(0),
+                    .svr = s.m_counters.svr.value_or(0),
+                };
+                return {};
+            })
+            .field("level", member(&SeoibTestdevState::m_migrated, &Migrated::level))
+            .field("events", member(&SeoibTestdevState::m_migrated, &Migrated::counters, &C::events))
+            .field("services",
+                   member(&SeoibTestdevState::m_migrated, &Migrated::counters, &C::services))
+            .field("handler_entries", member(&SeoibTestdevState::m_migrated, &Migrated::counters,
+                                             &C::handler_entries))
+            .field("lapic_eois",
+                   member(&SeoibTestdevState::m_migrated, &Migrated::counters, &C::lapic_eois))
+            .field("ioapic_eois",
+                   member(&SeoibTestdevState::m_migrated, &Migrated::counters, &C::ioapic_eois))
+            .field("events_done",
+                   member(&SeoibTestdevState::m_migrated, &Migrated::counters, &C::events_done))
+            .field("finished",
+                   member(&SeoibTestdevState::m_migrated, &Migrated::counters, &C::finished))
+            .field("has_lvr", member(&SeoibTestdevState::m_migrated, &Migrated::has_lvr))
+            .field("lvr", member(&SeoibTestdevState::m_migrated, &Migrated::lvr))
+            .field("has_svr", member(&SeoibTestdevState::m_migrated, &Migrated::has_svr))
+            .field("svr", member(&SeoibTestdevState::m_migrated, &Migrated::svr))
+            .post_load([](SeoibTestdevState &s, int) -> qapi::Result<void> {
+                const Migrated &m = s.m_migrated;
+                s.m_level = m.level;
+                s.m_counters = m.counters;
+                s.m_counters.lvr = m.has_lvr ? std::optional(m.lvr) : std::nullopt;
+                s.m_counters.svr = m.has_svr ? std::optional(m.svr) : std::nullopt;
+                return {};
+            })
+            .build();
+    return migration::bind_vmstate(std::move(vmsd), *this);
+}
+
 void hw_misc_register_types(qom::TypeRegistry &registry)
 {
     registry.add<SeoibTestdevState>();

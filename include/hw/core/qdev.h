@@ -9,10 +9,12 @@
  */
 #pragma once
 
+#include "migration/vmstate.h"
 #include "qom/context.h"
 #include "qom/object.h"
 #include "qom/property.h"
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -63,6 +65,11 @@ public:
         const qom::ObjectProperty &prop) const override;
 
     static void register_properties(qom::ObjectClass &oc);
+
+    /// QEMU's dc->vmsd, bound to this device: how its state migrates, or
+    /// null when it has none.  The result refers to the device, which must
+    /// outlive it.
+    virtual std::unique_ptr<migration::VMStateInstance> vmstate() { return nullptr; }
 
 protected:
     /// The device's realize step (QEMU's DeviceClass::realize).

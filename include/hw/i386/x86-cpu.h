@@ -18,6 +18,7 @@
 #pragma once
 
 #include "accel/kvm/kvm-accel.h"
+#include "accel/kvm/kvm-vcpu-state.h"
 #include "hw/core/cpu.h"
 #include "qom/property.h"
 
@@ -25,6 +26,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hw::x86 {
@@ -61,6 +63,16 @@ public:
     std::vector<accel::kvm::CpuidEntry>
     kvm_cpuid(std::vector<accel::kvm::CpuidEntry> supported) const override;
 
+    /// The vCPU's KVM state as the last save read it or the last load
+    /// brought it (QEMU's CPUX86State, for migration): the accelerator
+    /// fills it before a save and puts it into KVM after a load.
+    accel::kvm::KvmVcpuState &migrated_env() { return m_migrated.env; }
+    /// A stream loaded this vCPU's "cpu" section since the last call.
+    bool take_loaded_env() { return std::exchange(m_migrated.loaded, false); }
+
+    /// "cpu" v1 (hw/i386/x86-cpu-vmstate.cc).
+    std::unique_ptr<migration::VMStateInstance> vmstate() override;
+
 protected:
     /// QEMU's x86_cpu_realizefn(): the APIC ID must be assigned, then the
     /// accelerator initialises the vCPU.
@@ -82,6 +94,13 @@ private:
     uint16_t m_hv_version_id_minor {};
     int32_t m_hv_max_vps {};
     std::array<bool, 16> m_compat_flag_values {};
+
+    struct Migrated {
+        accel::kvm::KvmVcpuState env;
+        uint32_t xsave_len { 0 };
+        uint32_t nr_msrs { 0 };
+        bool loaded { false };
+    } m_migrated;
 };
 
 /// Registers x86_64-cpu (abstract) and qemu64-x86_64-cpu.

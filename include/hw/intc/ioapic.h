@@ -98,6 +98,11 @@ public:
 
     /// The register engine (valid after realize), for migration and tests.
     IOAPICCore &core();
+
+    /// QEMU's "ioapic" v3 (id, ioregsel, unused, irr, ioredtbl), and the
+    /// subsection "ioapic/version": the version the guest saw, checked
+    /// against this IOAPIC's on load.  Valid after realize.
+    std::unique_ptr<migration::VMStateInstance> vmstate() override;
     GuestErrorLog &guest_errors() { return m_guest_errors; }
 
 protected:
@@ -115,6 +120,14 @@ private:
     TimerHost *m_timer;
     GuestErrorLog m_guest_errors;
     std::unique_ptr<IOAPICCore> m_core;
+    /// The stream's view of the registers: QEMU's field widths.
+    struct Migrated {
+        uint8_t id { 0 };
+        uint8_t ioregsel { 0 };
+        uint32_t irr { 0 };
+        std::array<uint64_t, 24> ioredtbl {};
+        uint8_t version { 0 };
+    } m_migrated;
 };
 
 /// The in-kernel IOAPIC's stand-in: state lives in KVM.

@@ -140,7 +140,19 @@ protected:
     /// Checks that `pin` is an IOAPIC input.
     qapi::Result<void> do_realize() override;
 
+public:
+    /// "seoib-testdev" v1: the line level and what the guest reported.
+    std::unique_ptr<migration::VMStateInstance> vmstate() override;
+
 private:
+    /// What migrates, with the optional reports made explicit.
+    struct Migrated {
+        bool level { false };
+        SeoibTestdevCounters counters;
+        bool has_lvr { false }, has_svr { false };
+        uint32_t lvr { 0 }, svr { 0 };
+    };
+
     void set_level(bool level);
 
     uint32_t m_pin {};    // property "pin", default 10
@@ -149,6 +161,7 @@ private:
     IrqHandler m_irq;
     SeoibTestdevCounters m_counters;
     GuestErrorLog m_guest_errors;
+    Migrated m_migrated;
 };
 
 /// Registers seoib-testdev.
