@@ -194,9 +194,9 @@ qapi::Result<void> RAMState::load_block_list(StreamReader &f, uint64_t total)
                 "Unknown ramblock \"{}\", cannot accept migration", *idstr);
         }
         if (length != it->host.size()) {
-            return qapi::Error::format(
-                "Length mismatch: {}: 0x{:x} in != 0x{:x}", *idstr, length,
-                it->host.size());
+            // QEMU 7.2's qemu_ram_resize() text for a fixed-size block.
+            return qapi::Error::format("Size mismatch: {}: 0x{:x} != 0x{:x}",
+                                       *idstr, length, it->host.size());
         }
         if (length > remaining) {
             return qapi::Error::format(
