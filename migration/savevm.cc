@@ -315,7 +315,9 @@ qapi::Result<void> SaveVM::save_complete(StreamWriter &f)
     // section is described as it is written.
     qapi::QObject devices = qapi::QObject::list();
     for (auto &e : m_entries) {
-        if (!e->vmsd) {
+        // QEMU skips a section whose description says it is not needed:
+        // no header, no description entry.
+        if (!e->vmsd || !e->vmsd->needed()) {
             continue;
         }
         trace_migration_section_save(e->idstr.c_str(), e->version_id);

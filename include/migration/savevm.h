@@ -126,7 +126,8 @@ public:
     SaveVM &operator=(const SaveVM &) = delete;
 
     /// A device section (QEMU's vmstate_register): `opaque` described by
-    /// `vmsd`, sent FULL as (idstr, instance_id) at vmsd's version.
+    /// `vmsd`, sent FULL as (idstr, instance_id) at vmsd's version, and
+    /// only when vmsd.needed(opaque).
     /// Error: the pair is taken.
     template <typename T>
     qapi::Result<void>

@@ -561,8 +561,9 @@ public:
         return *this;
     }
 
-    /// For a subsection: whether to send it.  `bool(const T &)`, e.g. a
-    /// const member function.
+    /// Whether to send it: for a subsection, and for a whole section
+    /// (SaveVM skips a section whose description is not needed, as QEMU
+    /// does).  `bool(const T &)`, e.g. a const member function.
     VMStateBuilder &needed(std::function<bool(const T &)> f)
     {
         m_vmsd.m_needed = std::move(f);
@@ -780,6 +781,8 @@ public:
     virtual ~VMStateInstance() = default;
     virtual const std::string &vmsd_name() const = 0;
     virtual int version_id() const = 0;
+    /// The description's `needed` test: a section not needed is not sent.
+    virtual bool needed() const = 0;
     virtual qapi::Result<void> save(StreamWriter &f, qapi::QObject *vmdesc) = 0;
     virtual qapi::Result<void> load(StreamReader &f, int64_t version_id) = 0;
 };
@@ -798,6 +801,7 @@ std::unique_ptr<VMStateInstance> bind_vmstate(VMStateDescription<T> vmsd,
         }
         const std::string &vmsd_name() const override { return m_vmsd.name(); }
         int version_id() const override { return m_vmsd.version_id(); }
+        bool needed() const override { return m_vmsd.needed(m_opaque); }
         qapi::Result<void> save(StreamWriter &f, qapi::QObject *vmdesc) override
         {
             return m_vmsd.save_state(f, m_opaque, vmdesc);

@@ -155,9 +155,14 @@ struct SeoibTestState {
 
 inline VMStateDescription<SeoibTestState> seoib_state_vmsd()
 {
+    // Sent only when not quirked, so that a quirked VM migrates to a QEMU
+    // that has never heard of the section (design 4.5).
     return vmstate<SeoibTestState>("x86-seoib-state")
         .version(1)
         .minimum_version(1)
+        .needed([](const SeoibTestState &s) {
+            return s.policy != SeoibPolicy::Quirked;
+        })
         .field("policy", &SeoibTestState::policy)
         .post_load([](SeoibTestState &s, int) -> qapi::Result<void> {
             if (s.policy > SeoibPolicy::NotAdvertised) {
