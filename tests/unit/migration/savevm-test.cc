@@ -10,6 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -363,6 +366,44 @@ TEST(SaveVM, SecondInstanceIsItsOwnSection)
 
     ASSERT_TRUE(result.has_value()) << result.error().message();
     EXPECT_EQ(second_dst.id, 9);
+}
+
+TEST(SaveVM, LiveMigrationOverASocketRoundTrips)
+{
+    // The source streams through a socket while the destination reads it,
+    // as "-incoming unix:" or "tcp:" will.
+    int fds[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    FakeDirtyLog log;
+    TestVM src(true, &log);
+    src.fill();
+    qapi::Result<void> sent;
+    std::thread source([&] {
+        FdWriter w(fds[0]);
+        sent = [&]() -> qapi::Result<void> {
+            TRY(src.savevm.save_header(w, TEST_MACHINE));
+            TRY(src.savevm.save_setup(w));
+            TRY(src.savevm.save_iterate(w));
+            src.ram[7 * TARGET_PAGE_SIZE] = 0x70;
+            log.write(0, 7);
+            TRY(src.savevm.save_iterate(w));
+            return src.savevm.save_complete(w);
+        }();
+        close(fds[0]);
+    });
+    TestVM dst;
+    FdReader r(fds[1]);
+
+    auto result = dst.savevm.load_state(
+        r, { .machine_type = std::string(TEST_MACHINE) });
+
+    source.join();
+    close(fds[1]);
+    ASSERT_TRUE(sent.has_value()) << sent.error().message();
+    ASSERT_TRUE(result.has_value()) << result.error().message();
+    EXPECT_EQ(dst.ram, src.ram);
+    EXPECT_EQ(dst.seoib.policy, SeoibPolicy::Respected);
+    EXPECT_EQ(*result.value().vmdesc, src.savevm.vmdesc());
 }
 
 } // namespace
