@@ -416,24 +416,9 @@ public:
                       "the count of a varray is a uint32_t field");
         auto m = detail::Access<T, P>::make(access);
         auto n = detail::Access<T, C>::make(count);
-        detail::FieldSpec<T> spec = struct_spec(name, vmsd);
+        detail::FieldSpec<T> spec = struct_spec(std::move(name), vmsd);
         spec.n_elems = [n](T &o) { return size_t { n.get(o) }; };
-        spec.before_save = [m, n, name](T &o) -> qapi::Result<void> {
-            if (m.get(o).size() != n.get(o)) {
-                return qapi::Error::format(
-                    "{} has {} elements but its count says {}", name,
-                    m.get(o).size(), n.get(o));
-            }
-            return {};
-        };
-        spec.before_load = [m, n, max](T &o) -> qapi::Result<void> {
-            if (n.get(o) > max) {
-                return qapi::Error::format("{} elements exceed the limit {}",
-                                           n.get(o), max);
-            }
-            m.get(o).resize(n.get(o));
-            return {};
-        };
+        sized_by(spec, m, n, max, "elements");
         spec.save_elem = [m, vmsd](StreamWriter &f, T &o, size_t i,
                                    qapi::QObject *desc) {
             return vmsd.save_state(f, m.get(o)[i], desc);
@@ -487,25 +472,10 @@ public:
         auto m = detail::Access<T, P>::make(access);
         auto n = detail::Access<T, L>::make(len);
         detail::FieldSpec<T> spec;
-        spec.name = name;
+        spec.name = std::move(name);
         spec.type = "buffer";
         spec.n_elems = [](T &) { return size_t { 1 }; };
-        spec.before_save = [m, n, name](T &o) -> qapi::Result<void> {
-            if (m.get(o).size() != n.get(o)) {
-                return qapi::Error::format(
-                    "{} has {} bytes but its length says {}", name,
-                    m.get(o).size(), n.get(o));
-            }
-            return {};
-        };
-        spec.before_load = [m, n, max](T &o) -> qapi::Result<void> {
-            if (n.get(o) > max) {
-                return qapi::Error::format("{} bytes exceed the limit {}",
-                                           n.get(o), max);
-            }
-            m.get(o).resize(n.get(o));
-            return {};
-        };
+        sized_by(spec, m, n, max, "bytes");
         spec.save_elem = [m](StreamWriter &f, T &o, size_t,
                              qapi::QObject *) -> qapi::Result<void> {
             f.put_buffer(bytes_of(m.get(o)));
@@ -618,6 +588,32 @@ private:
     {
         m_vmsd.m_fields.push_back(std::move(spec));
         return *this;
+    }
+
+    // A container whose size is an earlier uint32_t field: on save the two
+    // must agree, on load the field is checked against `max` before the
+    // container is sized (so a hostile count allocates nothing).
+    template <typename V>
+    static void sized_by(detail::FieldSpec<T> &spec, Member<T, V> m,
+                         Member<T, uint32_t> n, uint32_t max,
+                         std::string_view unit)
+    {
+        spec.before_save = [m, n, unit](T &o) -> qapi::Result<void> {
+            if (m.get(o).size() != n.get(o)) {
+                return qapi::Error::format(
+                    "{} {} present but the size field says {}",
+                    m.get(o).size(), unit, n.get(o));
+            }
+            return {};
+        };
+        spec.before_load = [m, n, max, unit](T &o) -> qapi::Result<void> {
+            if (n.get(o) > max) {
+                return qapi::Error::format("{} {} exceed the limit {}",
+                                           n.get(o), unit, max);
+            }
+            m.get(o).resize(n.get(o));
+            return {};
+        };
     }
 
     template <typename U>
