@@ -92,6 +92,27 @@ void field_keys(const qapi::QObject &vmsd, std::set<std::string> &keys)
     }
 }
 
+// Keys used by any device entry of a VM description.
+std::set<std::string> device_keys(const qapi::QObject &vmdesc)
+{
+    std::set<std::string> keys;
+    for (const auto &d : *vmdesc.get("devices")->as_list()) {
+        auto k = keys_of(d);
+        keys.insert(k.begin(), k.end());
+    }
+    return keys;
+}
+
+// Keys used by any field entry of any device of a VM description.
+std::set<std::string> all_field_keys(const qapi::QObject &vmdesc)
+{
+    std::set<std::string> keys;
+    for (const auto &d : *vmdesc.get("devices")->as_list()) {
+        field_keys(d, keys);
+    }
+    return keys;
+}
+
 class QemuInterop : public ::testing::Test {
 protected:
     static void SetUpTestSuite()
@@ -265,25 +286,13 @@ TEST_F(QemuInterop, QemusDescriptionHasOurShape)
 
     EXPECT_EQ(keys_of(theirs), keys_of(ours));
     EXPECT_EQ(theirs.get("page_size")->as_uint(), ours.get("page_size")->as_uint());
-    std::set<std::string> their_device_keys, our_device_keys;
-    for (const auto &d : *theirs.get("devices")->as_list()) {
-        auto k = keys_of(d);
-        their_device_keys.insert(k.begin(), k.end());
-    }
-    for (const auto &d : *ours.get("devices")->as_list()) {
-        auto k = keys_of(d);
-        our_device_keys.insert(k.begin(), k.end());
-    }
+    auto their_device_keys = device_keys(theirs);
+    auto our_device_keys = device_keys(ours);
     // QEMU's devices may also have "subsections"; ours here have none.
     our_device_keys.insert("subsections");
     EXPECT_EQ(their_device_keys, our_device_keys);
-    std::set<std::string> their_field_keys, our_field_keys;
-    for (const auto &d : *theirs.get("devices")->as_list()) {
-        field_keys(d, their_field_keys);
-    }
-    for (const auto &d : *ours.get("devices")->as_list()) {
-        field_keys(d, our_field_keys);
-    }
+    auto their_field_keys = all_field_keys(theirs);
+    auto our_field_keys = all_field_keys(ours);
     // Struct fields describe a nested vmsd in place; QEMU's
     // VMSTATE_WITH_TMP adds its own keys, which seoib does not write.
     for (const auto &k : our_field_keys) {
