@@ -39,7 +39,7 @@ TEST(SaveVM, StreamStartsWithHeaderAndConfiguration)
         0x00, 0x00, 0x00, 0x0a,  // len
         'p', 'c', '-', 'q', '3', '5', '-', '7', '.', '2',
         0x01,                    // QEMU_VM_SECTION_START
-        0x00, 0x00, 0x00, 0x00,  // section id 0
+        0x00, 0x00, 0x00, 0x01,  // section id 1
         3, 'r', 'a', 'm',        // idstr
         0x00, 0x00, 0x00, 0x00,  // instance id
         0x00, 0x00, 0x00, 0x04,  // version id
