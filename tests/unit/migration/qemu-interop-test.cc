@@ -117,6 +117,21 @@ std::set<std::string> all_field_keys(const qapi::QObject &vmdesc)
     return keys;
 }
 
+/// Host memory for QEMU's RAM block list, and the blocks over it.
+struct QemuLayoutRam {
+    QemuLayoutRam(const std::vector<std::pair<std::string, uint64_t>> &layout)
+    {
+        for (const auto &[name, size] : layout) {
+            memory.emplace_back(size);
+        }
+        for (size_t i = 0; i < layout.size(); i++) {
+            blocks.push_back({ layout[i].first, memory[i] });
+        }
+    }
+    std::vector<std::vector<uint8_t>> memory;
+    std::vector<RAMBlock> blocks;
+};
+
 class QemuInterop : public ::testing::Test {
 protected:
     static void SetUpTestSuite()
@@ -288,15 +303,9 @@ TEST_F(QemuInterop, ReadsQemusMachineType)
 TEST_F(QemuInterop, LoadsQemusRamAndStopsAtTheFirstDevice)
 {
     auto layout = qemu_ram_blocks();
-    std::vector<std::vector<uint8_t>> memory;
-    std::vector<RAMBlock> blocks;
-    for (const auto &[name, size] : layout) {
-        memory.emplace_back(size);
-    }
-    for (size_t i = 0; i < layout.size(); i++) {
-        blocks.push_back({ layout[i].first, memory[i] });
-    }
-    RAMState ram(blocks);
+    QemuLayoutRam host(layout);
+    auto &memory = host.memory;
+    RAMState ram(host.blocks);
     SaveVM savevm;
     MUST(ram.register_with(savevm));
     MemoryReader r(s_stream);
@@ -394,18 +403,10 @@ TEST_F(QemuInterop, QemuLoadsOurWholeStreamIntoItsRam)
 {
     // seoib RAM laid out as QEMU's (the same blocks), one byte written in
     // pc.ram; no device sections, which QEMU 7.2 does not require.
-    auto layout = qemu_ram_blocks();
-    std::vector<std::vector<uint8_t>> memory;
-    std::vector<RAMBlock> blocks;
-    for (const auto &[name, size] : layout) {
-        memory.emplace_back(size);
-    }
-    for (size_t i = 0; i < layout.size(); i++) {
-        blocks.push_back({ layout[i].first, memory[i] });
-    }
+    QemuLayoutRam host(qemu_ram_blocks());
     constexpr uint64_t MARK_ADDRESS = 0x5011;
-    memory[0][MARK_ADDRESS] = 0x42; // pc.ram is guest-physical from 0
-    RAMState ram(blocks);
+    host.memory[0][MARK_ADDRESS] = 0x42; // pc.ram is guest-physical from 0
+    RAMState ram(host.blocks);
     SaveVM savevm;
     MUST(ram.register_with(savevm));
     MemoryWriter w;
@@ -415,6 +416,32 @@ TEST_F(QemuInterop, QemuLoadsOurWholeStreamIntoItsRam)
 
     EXPECT_EQ(log.find("load of migration failed"), std::string::npos) << log;
     EXPECT_NE(log.find("0000000000005011: 0x42"), std::string::npos) << log;
+}
+
+TEST_F(QemuInterop, QemuLoadsOurIOAPICSection)
+{
+    // seoib's "ioapic" description loaded by QEMU's: its monitor shows the
+    // registers seoib sent.
+    QemuLayoutRam host(qemu_ram_blocks());
+    RAMState ram(host.blocks);
+    IOAPICTestState ioapic;
+    ioapic.ioregsel = 0x12;
+    ioapic.ioredtbl.fill(0x10000); // masked, as after reset
+    ioapic.ioredtbl[2] = 0x0000000000000031ULL; // vector 0x31, unmasked
+    SaveVM savevm;
+    MUST(ram.register_with(savevm));
+    MUST(savevm.register_vmstate("ioapic", 0, ioapic_vmsd(), ioapic));
+    MemoryWriter w;
+    MUST(savevm.save_state(w, QEMU_MACHINE));
+
+    auto log = qemu_load_and_run(w.data(), QEMU_MACHINE, "info pic");
+
+    EXPECT_EQ(log.find("load of migration failed"), std::string::npos) << log;
+    EXPECT_NE(log.find("ioapic0: ver=0x20 id=0x00 sel=0x12"), std::string::npos)
+        << log;
+    EXPECT_NE(log.find("pin 2  0x0000000000000031 dest=0 vec=49"),
+              std::string::npos)
+        << log;
 }
 
 } // namespace
