@@ -132,14 +132,16 @@ qapi::Result<void> check_section_footer(StreamReader &f, uint32_t section_id,
 {
     uint8_t marker = f.get_byte();
     if (f.error()) {
-        return truncated(f, fmt::format("in the footer of section '{}'", idstr));
+        return truncated(f,
+                         fmt::format("in the footer of section '{}'", idstr));
     }
     if (marker != QEMU_VM_SECTION_FOOTER) {
         return qapi::Error::format("Missing section footer for {}", idstr);
     }
     uint32_t read_id = f.get_be32();
     if (f.error()) {
-        return truncated(f, fmt::format("in the footer of section '{}'", idstr));
+        return truncated(f,
+                         fmt::format("in the footer of section '{}'", idstr));
     }
     if (read_id != section_id) {
         return qapi::Error::format(

@@ -308,7 +308,10 @@ private:
 template <typename T>
 class VMStateBuilder {
 public:
-    explicit VMStateBuilder(std::string name) { m_vmsd.m_name = std::move(name); }
+    explicit VMStateBuilder(std::string name)
+    {
+        m_vmsd.m_name = std::move(name);
+    }
 
     VMStateBuilder &version(int version_id)
     {
@@ -435,9 +438,9 @@ public:
     VMStateBuilder &buffer(std::string name, P access)
     {
         using M = detail::access_t<T, P>;
-        static_assert(detail::FixedArray<M>::value &&
-                          std::is_same_v<typename detail::FixedArray<M>::element,
-                                         uint8_t>,
+        using Array = detail::FixedArray<M>;
+        static_assert(Array::value &&
+                          std::is_same_v<typename Array::element, uint8_t>,
                       "buffer takes uint8_t[N] or std::array<uint8_t, N>");
         auto m = detail::Access<T, P>::make(access);
         detail::FieldSpec<T> spec;
@@ -646,9 +649,9 @@ VMStateBuilder<T> vmstate(std::string name)
 }
 
 template <typename T>
-qapi::Result<void> VMStateDescription<T>::save_state(StreamWriter &f,
-                                                     T &opaque,
-                                                     qapi::QObject *vmdesc) const
+qapi::Result<void>
+VMStateDescription<T>::save_state(StreamWriter &f, T &opaque,
+                                  qapi::QObject *vmdesc) const
 {
     if (m_pre_save) {
         auto r = m_pre_save(opaque);

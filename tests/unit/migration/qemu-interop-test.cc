@@ -337,7 +337,8 @@ TEST_F(QemuInterop, QemusDescriptionHasOurShape)
     const auto &ours = vm.savevm.vmdesc();
 
     EXPECT_EQ(keys_of(theirs), keys_of(ours));
-    EXPECT_EQ(theirs.get("page_size")->as_uint(), ours.get("page_size")->as_uint());
+    EXPECT_EQ(theirs.get("page_size")->as_uint(),
+              ours.get("page_size")->as_uint());
     auto their_device_keys = device_keys(theirs);
     auto our_device_keys = device_keys(ours);
     // QEMU's devices may also have "subsections"; ours here have none.

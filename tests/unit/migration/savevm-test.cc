@@ -312,7 +312,8 @@ TEST(SaveVM, HookErrorStopsTheLoadBeforeTheSection)
     auto result = load_stream(dst, bytes, std::move(options));
 
     ASSERT_FALSE(result.has_value());
-    EXPECT_EQ(result.error().message(), "policy 'respected' cannot be honoured");
+    EXPECT_EQ(result.error().message(),
+              "policy 'respected' cannot be honoured");
     EXPECT_EQ(dst.cpu.regs.rip, 0u);
 }
 

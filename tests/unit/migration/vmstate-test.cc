@@ -157,7 +157,8 @@ TEST(VMState, EveryFieldKindHasItsSize)
 
     // bool 1, ints 1+2+4+8+1+2+4+8, enum 2, 3*4, 2*2, buffer 5, unused 3,
     // len 4 + name 6, inner 5, inners 2*5, count 4, more 3*5.
-    EXPECT_EQ(bytes.size(), 1u + 30 + 2 + 12 + 4 + 5 + 3 + 10 + 5 + 10 + 4 + 15);
+    EXPECT_EQ(bytes.size(),
+              1u + 30 + 2 + 12 + 4 + 5 + 3 + 10 + 5 + 10 + 4 + 15);
 }
 
 struct Small {
@@ -300,7 +301,8 @@ TEST(VMState, VersionAboveOursIsRefused)
 
     ASSERT_FALSE(result.has_value());
     EXPECT_EQ(result.error().message(),
-              "ioapic: incoming version_id 4 is too new for local version_id 3");
+              "ioapic: incoming version_id 4 is too new for local "
+              "version_id 3");
 }
 
 TEST(VMState, NeededSubsectionTravels)
@@ -492,8 +494,9 @@ TEST(VMState, VarrayCountAboveLimitIsRefused)
     auto result = vcpu_vmsd().load_state(r, dst, 1);
 
     ASSERT_FALSE(result.has_value());
-    EXPECT_EQ(result.error().message(), "Failed to load x86-vcpu:msrs: "
-                                        "2130706432 elements exceed the limit 64");
+    EXPECT_EQ(result.error().message(),
+              "Failed to load x86-vcpu:msrs: 2130706432 elements exceed the "
+              "limit 64");
 }
 
 TEST(VMState, VbufferLengthAboveLimitIsRefused)
