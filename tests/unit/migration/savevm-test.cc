@@ -407,4 +407,22 @@ TEST(SaveVM, LiveMigrationOverASocketRoundTrips)
     EXPECT_EQ(*result.value().vmdesc, src.savevm.vmdesc());
 }
 
+TEST(SaveVM, CommandSectionsAreRefused)
+{
+    // QEMU_VM_COMMAND (postcopy, COLO) right after the configuration.
+    const std::vector<uint8_t> bytes = {
+        0x51, 0x45, 0x56, 0x4d, 0x00, 0x00, 0x00, 0x03, // QEVM v3
+        0x07, 0x00, 0x00, 0x00, 0x0a,                   // configuration
+        'p', 'c', '-', 'q', '3', '5', '-', '7', '.', '2',
+        0x08, 0x00, 0x01, 0x00, 0x00,                   // QEMU_VM_COMMAND
+    };
+    TestVM dst;
+
+    auto result = load_stream(dst, bytes);
+
+    ASSERT_FALSE(result.has_value());
+    EXPECT_EQ(result.error().message(),
+              "Unknown savevm section type 8 at offset 23");
+}
+
 } // namespace
