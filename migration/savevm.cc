@@ -96,6 +96,22 @@ void save_section_footer(StreamWriter &f, const auto &e)
     f.put_be32(e.section_id);
 }
 
+// One section of a live handler: header, the handler's body, footer.
+// `body` returns a Result; its error is prefixed with section and phase.
+template <typename F>
+auto write_live_section(StreamWriter &f, const auto &e, uint8_t type,
+                        std::string_view phase, F &&body)
+{
+    save_section_header(f, type, e);
+    auto r = body();
+    if (!r) {
+        return decltype(r)(r.release_error().prepend(
+            fmt::format("section '{}' {}: ", e.idstr, phase)));
+    }
+    save_section_footer(f, e);
+    return r;
+}
+
 // The reader's sticky error with what was being read appended.
 qapi::Error truncated(const StreamReader &f, std::string_view where)
 {
@@ -116,14 +132,16 @@ qapi::Result<void> check_section_footer(StreamReader &f, uint32_t section_id,
 {
     uint8_t marker = f.get_byte();
     if (f.error()) {
-        return truncated(f, fmt::format("in the footer of section '{}'", idstr));
+        return truncated(f,
+                         fmt::format("in the footer of section '{}'", idstr));
     }
     if (marker != QEMU_VM_SECTION_FOOTER) {
         return qapi::Error::format("Missing section footer for {}", idstr);
     }
     uint32_t read_id = f.get_be32();
     if (f.error()) {
-        return truncated(f, fmt::format("in the footer of section '{}'", idstr));
+        return truncated(f,
+                         fmt::format("in the footer of section '{}'", idstr));
     }
     if (read_id != section_id) {
         return qapi::Error::format(
@@ -253,13 +271,8 @@ qapi::Result<void> SaveVM::save_setup(StreamWriter &f)
         }
         e->done = false;
         trace_migration_section_save(e->idstr.c_str(), e->version_id);
-        save_section_header(f, QEMU_VM_SECTION_START, *e);
-        auto r = e->live->save_setup(f);
-        if (!r) {
-            return r.release_error().prepend(
-                fmt::format("section '{}' setup: ", e->idstr));
-        }
-        save_section_footer(f, *e);
+        TRY(write_live_section(f, *e, QEMU_VM_SECTION_START, "setup",
+                               [&] { return e->live->save_setup(f); }));
     }
     return f.check();
 }
@@ -271,14 +284,9 @@ qapi::Result<bool> SaveVM::save_iterate(StreamWriter &f)
         if (!e->live || e->done) {
             continue;
         }
-        save_section_header(f, QEMU_VM_SECTION_PART, *e);
-        auto r = e->live->save_iterate(f);
-        if (!r) {
-            return r.release_error().prepend(
-                fmt::format("section '{}' iteration: ", e->idstr));
-        }
-        save_section_footer(f, *e);
-        e->done = r.value();
+        e->done = TRY(write_live_section(
+            f, *e, QEMU_VM_SECTION_PART, "iteration",
+            [&] { return e->live->save_iterate(f); }));
         all_done = all_done && e->done;
     }
     TRY(f.check());
@@ -302,20 +310,17 @@ qapi::Result<void> SaveVM::save_complete(StreamWriter &f)
         if (!e->live) {
             continue;
         }
-        save_section_header(f, QEMU_VM_SECTION_END, *e);
-        auto r = e->live->save_complete(f);
-        if (!r) {
-            return r.release_error().prepend(
-                fmt::format("section '{}' completion: ", e->idstr));
-        }
-        save_section_footer(f, *e);
+        TRY(write_live_section(f, *e, QEMU_VM_SECTION_END, "completion",
+                               [&] { return e->live->save_complete(f); }));
     }
 
     // QEMU's qemu_savevm_state_complete_precopy_non_iterable: each device
     // section is described as it is written.
     qapi::QObject devices = qapi::QObject::list();
     for (auto &e : m_entries) {
-        if (!e->vmsd) {
+        // QEMU skips a section whose description says it is not needed:
+        // no header, no description entry.
+        if (!e->vmsd || !e->vmsd->needed()) {
             continue;
         }
         trace_migration_section_save(e->idstr.c_str(), e->version_id);

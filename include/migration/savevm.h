@@ -17,7 +17,7 @@
  * end); bulk state that is sent while the guest runs (RAM) registers
  * SaveVMHandlers and is sent START, PART..., END.  Sections are written in
  * priority order (higher first), then in registration order; section ids
- * are given in registration order.
+ * are given in registration order, from 1.
  */
 #pragma once
 
@@ -126,7 +126,8 @@ public:
     SaveVM &operator=(const SaveVM &) = delete;
 
     /// A device section (QEMU's vmstate_register): `opaque` described by
-    /// `vmsd`, sent FULL as (idstr, instance_id) at vmsd's version.
+    /// `vmsd`, sent FULL as (idstr, instance_id) at vmsd's version, and
+    /// only when vmsd.needed(opaque).
     /// Error: the pair is taken.
     template <typename T>
     qapi::Result<void>
@@ -192,7 +193,10 @@ private:
     Entry *find(std::string_view idstr, uint32_t instance_id);
 
     std::vector<std::unique_ptr<Entry>> m_entries;
-    uint32_t m_next_section_id { 0 };
+    // Not 0: QEMU's loader finds the handler of a PART or END section by
+    // load_section_id, which is 0 in every handler it has not seen a START
+    // or FULL for, so a PART with id 0 goes to the wrong one (its "timer").
+    uint32_t m_next_section_id { 1 };
     qapi::QObject m_vmdesc;
 };
 

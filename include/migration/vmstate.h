@@ -308,7 +308,10 @@ private:
 template <typename T>
 class VMStateBuilder {
 public:
-    explicit VMStateBuilder(std::string name) { m_vmsd.m_name = std::move(name); }
+    explicit VMStateBuilder(std::string name)
+    {
+        m_vmsd.m_name = std::move(name);
+    }
 
     VMStateBuilder &version(int version_id)
     {
@@ -416,24 +419,9 @@ public:
                       "the count of a varray is a uint32_t field");
         auto m = detail::Access<T, P>::make(access);
         auto n = detail::Access<T, C>::make(count);
-        detail::FieldSpec<T> spec = struct_spec(name, vmsd);
+        detail::FieldSpec<T> spec = struct_spec(std::move(name), vmsd);
         spec.n_elems = [n](T &o) { return size_t { n.get(o) }; };
-        spec.before_save = [m, n, name](T &o) -> qapi::Result<void> {
-            if (m.get(o).size() != n.get(o)) {
-                return qapi::Error::format(
-                    "{} has {} elements but its count says {}", name,
-                    m.get(o).size(), n.get(o));
-            }
-            return {};
-        };
-        spec.before_load = [m, n, max](T &o) -> qapi::Result<void> {
-            if (n.get(o) > max) {
-                return qapi::Error::format("{} elements exceed the limit {}",
-                                           n.get(o), max);
-            }
-            m.get(o).resize(n.get(o));
-            return {};
-        };
+        sized_by(spec, m, n, max, "elements");
         spec.save_elem = [m, vmsd](StreamWriter &f, T &o, size_t i,
                                    qapi::QObject *desc) {
             return vmsd.save_state(f, m.get(o)[i], desc);
@@ -450,9 +438,9 @@ public:
     VMStateBuilder &buffer(std::string name, P access)
     {
         using M = detail::access_t<T, P>;
-        static_assert(detail::FixedArray<M>::value &&
-                          std::is_same_v<typename detail::FixedArray<M>::element,
-                                         uint8_t>,
+        using Array = detail::FixedArray<M>;
+        static_assert(Array::value &&
+                          std::is_same_v<typename Array::element, uint8_t>,
                       "buffer takes uint8_t[N] or std::array<uint8_t, N>");
         auto m = detail::Access<T, P>::make(access);
         detail::FieldSpec<T> spec;
@@ -487,25 +475,10 @@ public:
         auto m = detail::Access<T, P>::make(access);
         auto n = detail::Access<T, L>::make(len);
         detail::FieldSpec<T> spec;
-        spec.name = name;
+        spec.name = std::move(name);
         spec.type = "buffer";
         spec.n_elems = [](T &) { return size_t { 1 }; };
-        spec.before_save = [m, n, name](T &o) -> qapi::Result<void> {
-            if (m.get(o).size() != n.get(o)) {
-                return qapi::Error::format(
-                    "{} has {} bytes but its length says {}", name,
-                    m.get(o).size(), n.get(o));
-            }
-            return {};
-        };
-        spec.before_load = [m, n, max](T &o) -> qapi::Result<void> {
-            if (n.get(o) > max) {
-                return qapi::Error::format("{} bytes exceed the limit {}",
-                                           n.get(o), max);
-            }
-            m.get(o).resize(n.get(o));
-            return {};
-        };
+        sized_by(spec, m, n, max, "bytes");
         spec.save_elem = [m](StreamWriter &f, T &o, size_t,
                              qapi::QObject *) -> qapi::Result<void> {
             f.put_buffer(bytes_of(m.get(o)));
@@ -561,8 +534,9 @@ public:
         return *this;
     }
 
-    /// For a subsection: whether to send it.  `bool(const T &)`, e.g. a
-    /// const member function.
+    /// Whether to send it: for a subsection, and for a whole section
+    /// (SaveVM skips a section whose description is not needed, as QEMU
+    /// does).  `bool(const T &)`, e.g. a const member function.
     VMStateBuilder &needed(std::function<bool(const T &)> f)
     {
         m_vmsd.m_needed = std::move(f);
@@ -619,6 +593,32 @@ private:
         return *this;
     }
 
+    // A container whose size is an earlier uint32_t field: on save the two
+    // must agree, on load the field is checked against `max` before the
+    // container is sized (so a hostile count allocates nothing).
+    template <typename V>
+    static void sized_by(detail::FieldSpec<T> &spec, Member<T, V> m,
+                         Member<T, uint32_t> n, uint32_t max,
+                         std::string_view unit)
+    {
+        spec.before_save = [m, n, unit](T &o) -> qapi::Result<void> {
+            if (m.get(o).size() != n.get(o)) {
+                return qapi::Error::format(
+                    "{} {} present but the size field says {}",
+                    m.get(o).size(), unit, n.get(o));
+            }
+            return {};
+        };
+        spec.before_load = [m, n, max, unit](T &o) -> qapi::Result<void> {
+            if (n.get(o) > max) {
+                return qapi::Error::format("{} {} exceed the limit {}",
+                                           n.get(o), unit, max);
+            }
+            m.get(o).resize(n.get(o));
+            return {};
+        };
+    }
+
     template <typename U>
     static detail::FieldSpec<T> struct_spec(std::string name,
                                             const VMStateDescription<U> &vmsd)
@@ -649,9 +649,9 @@ VMStateBuilder<T> vmstate(std::string name)
 }
 
 template <typename T>
-qapi::Result<void> VMStateDescription<T>::save_state(StreamWriter &f,
-                                                     T &opaque,
-                                                     qapi::QObject *vmdesc) const
+qapi::Result<void>
+VMStateDescription<T>::save_state(StreamWriter &f, T &opaque,
+                                  qapi::QObject *vmdesc) const
 {
     if (m_pre_save) {
         auto r = m_pre_save(opaque);
@@ -780,6 +780,8 @@ public:
     virtual ~VMStateInstance() = default;
     virtual const std::string &vmsd_name() const = 0;
     virtual int version_id() const = 0;
+    /// The description's `needed` test: a section not needed is not sent.
+    virtual bool needed() const = 0;
     virtual qapi::Result<void> save(StreamWriter &f, qapi::QObject *vmdesc) = 0;
     virtual qapi::Result<void> load(StreamReader &f, int64_t version_id) = 0;
 };
@@ -798,6 +800,7 @@ std::unique_ptr<VMStateInstance> bind_vmstate(VMStateDescription<T> vmsd,
         }
         const std::string &vmsd_name() const override { return m_vmsd.name(); }
         int version_id() const override { return m_vmsd.version_id(); }
+        bool needed() const override { return m_vmsd.needed(m_opaque); }
         qapi::Result<void> save(StreamWriter &f, qapi::QObject *vmdesc) override
         {
             return m_vmsd.save_state(f, m_opaque, vmdesc);
