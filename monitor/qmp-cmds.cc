@@ -126,4 +126,38 @@ qapi::Result<qapi::SeoibInfo> MonitorCommands::qmp_query_seoib()
     return m_vm.query_seoib();
 }
 
+qapi::Result<qapi::MigrationInfo> MonitorCommands::qmp_query_migrate()
+{
+    return m_vm.query_migrate();
+}
+
+qapi::Result<void>
+MonitorCommands::qmp_migrate_set_parameters(const qapi::MigrateSetParametersArgs &args)
+{
+    return m_vm.migrate_set_parameters(args);
+}
+
+qapi::Result<qapi::MigrationParameters> MonitorCommands::qmp_query_migrate_parameters()
+{
+    return m_vm.query_migrate_parameters();
+}
+
+qapi::Result<void> MonitorCommands::qmp_migrate(const qapi::MigrateArgs &args)
+{
+    if (args.resume.value_or(false)) {
+        return qapi::Error("migrate: resume is not supported: there is no postcopy");
+    }
+    return m_vm.migrate(args.uri);
+}
+
+qapi::Result<void> MonitorCommands::qmp_migrate_incoming(const qapi::MigrateIncomingArgs &args)
+{
+    return m_vm.migrate_incoming(args.uri);
+}
+
+qapi::Result<void> MonitorCommands::qmp_migrate_cancel()
+{
+    return m_vm.migrate_cancel();
+}
+
 } // namespace monitor

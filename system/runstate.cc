@@ -7,8 +7,10 @@
  * it.  The VM's job (today: the report of what was built) runs when it
  * first starts running.
  */
+#include "migration/channel.h"
 #include "monitor/monitor.h"
 #include "qapi/qapi-events.h"
+#include "system/vm-migration.h"
 #include "system/vl.h"
 #include "system/vm.h"
 #include "trace/trace-system.h"
@@ -32,6 +34,20 @@ namespace {
 
 /// How long the exit may wait for clients to read their last replies.
 constexpr std::chrono::milliseconds EXIT_FLUSH_BUDGET { 1000 };
+/// How long a source waits for the destination's verdict on the return
+/// path once the whole stream is sent: the destination still applies the
+/// policy and puts the vCPUs.
+constexpr std::chrono::milliseconds RETURN_PATH_TIMEOUT { 30000 };
+/// QEMU 7.2's defaults (migration/migration.c).
+constexpr uint64_t DEFAULT_MAX_BANDWIDTH = 128 * 1024 * 1024;
+constexpr uint64_t DEFAULT_DOWNTIME_LIMIT_MS = 300;
+
+int64_t elapsed_ms(std::chrono::steady_clock::time_point since)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now() - since)
+        .count();
+}
 
 /// The run state and the VM as the monitor sees them.
 class RunPhase final : public monitor::VmControl {
@@ -42,10 +58,33 @@ public:
         , m_loop(g_main_loop_new(nullptr, FALSE))
     {
     }
+
+    /// The program ends when the built-in guest does (no monitor to keep
+    /// it alive), with the guest's status.
+    void exit_when_guest_done() { m_exit_when_done = true; }
+    /// The exit status: 1 after a failed incoming migration or guest.
+    int exit_status() const { return m_exit_status; }
+
+    /// -incoming URI|defer: the VM waits in inmigrate; `autostart` is
+    /// false under -S.  A URI other than defer starts listening (or
+    /// reading) at once.
+    qapi::Result<void> expect_incoming(const std::string &uri, bool autostart)
+    {
+        m_incoming = true;
+        m_autostart = autostart;
+        set_state(qapi::RunState::Inmigrate);
+        if (uri == "defer") {
+            return {};
+        }
+        return migrate_incoming(uri);
+    }
     ~RunPhase() override
     {
         if (m_guest_source != 0) {
             g_source_remove(m_guest_source);
+        }
+        if (m_incoming_source != 0) {
+            g_source_remove(m_incoming_source);
         }
         g_main_loop_unref(m_loop);
     }
@@ -96,8 +135,13 @@ public:
             // The guest runs once, from when the VM first runs, an event at
             // a time between the main loop's other work.  A failure is
             // reported; the VM and the monitor carry on.
-            m_vm.start_main_job(m_report_out, stderr, true);
+            // A guest that came in by migration carries on where it was.
+            bool ready = m_vm.start_main_job(m_report_out, stderr, !m_came_in);
             std::fflush(m_report_out);
+            if (!ready && m_exit_when_done) {
+                m_exit_status = m_vm.main_job_status();
+                request_shutdown(qapi::ShutdownCause::GuestShutdown);
+            }
         }
         schedule_guest();
         return {};
@@ -113,6 +157,139 @@ public:
         g_main_loop_quit(m_loop);
     }
 
+    qapi::Result<void> migrate(std::string_view uri_text) override
+    {
+        if (m_state == qapi::RunState::Inmigrate) {
+            return qapi::Error("Guest is waiting for an incoming migration");
+        }
+        if (m_migration_status == qapi::MigrationStatus::Setup ||
+            m_migration_status == qapi::MigrationStatus::Active) {
+            return qapi::Error("There's a migration process in progress");
+        }
+        migration::ChannelUri uri = TRY(migration::parse_channel_uri(uri_text));
+        migration::Channel channel = TRY(migration::open_outgoing(uri));
+
+        m_migration_start = std::chrono::steady_clock::now();
+        m_migration_error.reset();
+        m_save_stats.reset();
+        set_migration_status(qapi::MigrationStatus::Setup);
+        const qapi::RunState resume_to = m_state;
+        const bool was_running = m_state == qapi::RunState::Running;
+        // Stop-and-copy: the guest stops between two of its events.
+        set_state(qapi::RunState::FinishMigrate);
+        if (was_running) {
+            m_monitor->emit_event(qapi::qapi_event_stop());
+        }
+        set_migration_status(qapi::MigrationStatus::Active);
+        auto downtime_start = std::chrono::steady_clock::now();
+        qapi::Result<void> sent = send_stream(channel);
+        m_downtime_ms = elapsed_ms(downtime_start);
+        m_total_time_ms = elapsed_ms(m_migration_start);
+        if (sent) {
+            set_migration_status(qapi::MigrationStatus::Completed);
+            set_state(qapi::RunState::Postmigrate);
+            return {};
+        }
+        // Nothing is lost: the source takes its guest back, as QEMU does.
+        m_migration_error = sent.error().message();
+        fmt::print(stderr, "{}: migration failed: {}\n", PROGRAM_NAME, *m_migration_error);
+        set_migration_status(qapi::MigrationStatus::Failed);
+        set_state(resume_to);
+        if (was_running) {
+            m_monitor->emit_event(qapi::qapi_event_resume());
+            schedule_guest();
+        }
+        return {};
+    }
+
+    qapi::Result<void> migrate_incoming(std::string_view uri_text) override
+    {
+        if (!m_incoming) {
+            return qapi::Error("'-incoming' was not specified on the command line");
+        }
+        if (m_incoming_started) {
+            return qapi::Error("The incoming migration has already been started");
+        }
+        migration::ChannelUri uri = TRY(migration::parse_channel_uri(uri_text));
+        m_incoming_started = true;
+        if (uri.bidirectional()) {
+            m_listener = TRY(migration::Listener::listen(uri));
+            m_incoming_source =
+                g_unix_fd_add(m_listener->fd(), G_IO_IN, &RunPhase::on_incoming_connection, this);
+        } else {
+            m_incoming_channel = TRY(migration::open_incoming(uri));
+            m_incoming_source = g_idle_add(&RunPhase::on_incoming_ready, this);
+        }
+        return {};
+    }
+
+    qapi::Result<void> migrate_cancel() override
+    {
+        // The save runs to its end inside `migrate`: nothing is ever in
+        // flight when a command can arrive.
+        return {};
+    }
+
+    qapi::Result<qapi::MigrationInfo> query_migrate() const override
+    {
+        qapi::MigrationInfo info;
+        if (m_migration_status == qapi::MigrationStatus::None) {
+            return info;
+        }
+        info.status = m_migration_status;
+        if (m_migration_status == qapi::MigrationStatus::Completed ||
+            m_migration_status == qapi::MigrationStatus::Failed) {
+            info.total_time = m_total_time_ms;
+        }
+        if (m_migration_status == qapi::MigrationStatus::Completed) {
+            info.downtime = m_downtime_ms;
+            info.setup_time = 0;
+        }
+        if (m_save_stats) {
+            const VmSaveStats &s = *m_save_stats;
+            const double seconds = std::max<double>(m_total_time_ms, 1) / 1000.0;
+            info.ram = qapi::MigrationStats {
+                .transferred = static_cast<int64_t>(s.bytes),
+                .remaining = 0,
+                .total = static_cast<int64_t>(s.ram_total),
+                .duplicate = static_cast<int64_t>(s.ram.zero_pages),
+                .normal = static_cast<int64_t>(s.ram.normal_pages),
+                .normal_bytes = static_cast<int64_t>(s.ram.normal_pages * 4096),
+                .dirty_pages_rate = 0,
+                .mbps = static_cast<double>(s.bytes) * 8 / 1e6 / seconds,
+                .dirty_sync_count = 1,
+                .page_size = 4096,
+            };
+        }
+        if (m_migration_error) {
+            info.error_desc = *m_migration_error;
+        }
+        return info;
+    }
+
+    qapi::Result<void>
+    migrate_set_parameters(const qapi::MigrateSetParametersArgs &args) override
+    {
+        if (args.max_bandwidth) {
+            m_max_bandwidth = *args.max_bandwidth;
+        }
+        if (args.downtime_limit) {
+            // QEMU's MAX_MIGRATE_DOWNTIME_SECONDS is 2000.
+            if (*args.downtime_limit > 2000 * 1000) {
+                return qapi::Error("Parameter 'downtime_limit' expects an integer in "
+                                   "the range of 0 to 2000000 milliseconds");
+            }
+            m_downtime_limit = *args.downtime_limit;
+        }
+        return {};
+    }
+
+    qapi::Result<qapi::MigrationParameters> query_migrate_parameters() const override
+    {
+        return qapi::MigrationParameters { .max_bandwidth = m_max_bandwidth,
+                                           .downtime_limit = m_downtime_limit };
+    }
+
     qapi::KvmInfo query_kvm() const override { return m_vm.query_kvm(); }
     qapi::Result<qapi::SeoibInfo> query_seoib() const override
     {
@@ -120,6 +297,90 @@ public:
     }
 
 private:
+    void set_migration_status(qapi::MigrationStatus status)
+    {
+        m_migration_status = status;
+        if (m_monitor) {
+            m_monitor->emit_event(qapi::qapi_event_migration(status));
+        }
+    }
+
+    /// The whole stream, then the destination's verdict on the return path.
+    qapi::Result<void> send_stream(migration::Channel &channel)
+    {
+        migration::FdWriter writer(channel.fd());
+        m_save_stats = TRY(save_vm_state(m_vm, writer));
+        TRY(writer.flush());
+        channel.finish_sending();
+        if (channel.bidirectional()) {
+            if (!TRY(migration::receive_return_path_shut(channel.fd(), RETURN_PATH_TIMEOUT))) {
+                return qapi::Error("the destination could not load the guest (it says why)");
+            }
+        }
+        return channel.close();
+    }
+
+    static gboolean on_incoming_connection(gint, GIOCondition, gpointer data)
+    {
+        auto *phase = static_cast<RunPhase *>(data);
+        phase->m_incoming_source = 0;
+        auto channel = phase->m_listener->accept();
+        phase->m_listener.reset();
+        if (!channel) {
+            phase->incoming_failed(channel.error());
+        } else {
+            phase->load_incoming(channel.value());
+        }
+        return G_SOURCE_REMOVE;
+    }
+
+    static gboolean on_incoming_ready(gpointer data)
+    {
+        auto *phase = static_cast<RunPhase *>(data);
+        phase->m_incoming_source = 0;
+        migration::Channel channel = std::move(*phase->m_incoming_channel);
+        phase->m_incoming_channel.reset();
+        phase->load_incoming(channel);
+        return G_SOURCE_REMOVE;
+    }
+
+    void load_incoming(migration::Channel &channel)
+    {
+        m_migration_start = std::chrono::steady_clock::now();
+        set_migration_status(qapi::MigrationStatus::Active);
+        qapi::Result<void> loaded = m_vm.prepare_guest();
+        if (loaded) {
+            migration::FdReader reader(channel.fd());
+            loaded = load_vm_state(m_vm, reader);
+        }
+        if (channel.bidirectional()) {
+            // The source resumes its guest unless this side took it.
+            (void)migration::send_return_path_shut(channel.fd(), !loaded.has_value());
+        }
+        if (!loaded) {
+            incoming_failed(loaded.error());
+            return;
+        }
+        m_total_time_ms = elapsed_ms(m_migration_start);
+        set_migration_status(qapi::MigrationStatus::Completed);
+        m_came_in = true;
+        if (m_autostart) {
+            MUST(cont());
+        } else {
+            set_state(qapi::RunState::Paused);
+        }
+    }
+
+    /// QEMU's process_incoming_migration_co() on failure: one message, exit 1.
+    void incoming_failed(const qapi::Error &error)
+    {
+        fmt::print(stderr, "{}: load of migration failed: {}\n", PROGRAM_NAME, error.message());
+        m_migration_error = error.message();
+        set_migration_status(qapi::MigrationStatus::Failed);
+        m_exit_status = 1;
+        request_shutdown(qapi::ShutdownCause::HostError);
+    }
+
     /// Runs the guest from the main loop while the VM is running.
     void schedule_guest()
     {
@@ -138,6 +399,10 @@ private:
         if (phase->m_vm.main_job_step(phase->m_report_out, stderr)) {
             std::fflush(phase->m_report_out);
             phase->m_guest_source = 0;
+            if (phase->m_exit_when_done) {
+                phase->m_exit_status = phase->m_vm.main_job_status();
+                phase->request_shutdown(qapi::ShutdownCause::GuestShutdown);
+            }
             return G_SOURCE_REMOVE;
         }
         return G_SOURCE_CONTINUE;
@@ -173,6 +438,25 @@ private:
     std::optional<qapi::ShutdownCause> m_shutdown;
     bool m_job_started { false };
     unsigned m_guest_source { 0 };
+    bool m_exit_when_done { false };
+    int m_exit_status { 0 };
+
+    // Migration (QEMU's MigrationState / MigrationIncomingState).
+    qapi::MigrationStatus m_migration_status { qapi::MigrationStatus::None };
+    std::optional<std::string> m_migration_error;
+    std::optional<VmSaveStats> m_save_stats;
+    std::chrono::steady_clock::time_point m_migration_start;
+    int64_t m_total_time_ms { 0 };
+    int64_t m_downtime_ms { 0 };
+    uint64_t m_max_bandwidth { DEFAULT_MAX_BANDWIDTH };
+    uint64_t m_downtime_limit { DEFAULT_DOWNTIME_LIMIT_MS };
+    bool m_incoming { false };
+    bool m_incoming_started { false };
+    bool m_autostart { true };
+    bool m_came_in { false };
+    std::optional<migration::Listener> m_listener;
+    std::optional<migration::Channel> m_incoming_channel;
+    unsigned m_incoming_source { 0 };
     // QEMU's termination signals (os_setup_signal_handling).
     std::array<SignalWatch, 3> m_signal_watches { { { nullptr, SIGINT },
                                                     { nullptr, SIGTERM },
@@ -230,21 +514,30 @@ int run_with_monitor(Vm &vm, const CommandLine &cl)
         fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, r.error().message());
         return 1;
     }
-    if (!cl.start_stopped) {
+    if (cl.qmp.empty()) {
+        phase.exit_when_guest_done();
+    }
+    if (cl.incoming) {
+        if (auto r = phase.expect_incoming(cl.incoming->first, !cl.start_stopped); !r) {
+            fmt::print(stderr, "{}: {}: {}\n", PROGRAM_NAME, cl.incoming->second.text(),
+                       r.error().message());
+            return 1;
+        }
+    } else if (!cl.start_stopped) {
         MUST(phase.cont());
     }
 
     const qapi::ShutdownCause cause = phase.run();
     mon.emit_event(qapi::qapi_event_shutdown(false, cause));
     mon.flush(EXIT_FLUSH_BUDGET);
-    return 0;
+    return phase.exit_status();
 }
 
 } // namespace
 
 int run_vm(Vm &vm, const CommandLine &cl)
 {
-    if (!cl.qmp.empty()) {
+    if (!cl.qmp.empty() || cl.incoming) {
         // A client that disconnects while a reply is on its way must not
         // end the program (QEMU ignores SIGPIPE too).
         std::signal(SIGPIPE, SIG_IGN);

@@ -5,6 +5,7 @@
 #include "hw/core/qdev.h"
 #include "hw/i386/pc.h"
 #include "hw/intc/ioapic.h"
+#include "migration/channel.h"
 #include "qom/context.h"
 #include "qom/type-registry.h"
 #include "system/builtin-types.h"
@@ -515,6 +516,12 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
             }
         }
     }
+    if (cl.incoming) {
+        // The SEOIB flags wait for the stream (design §4.5).
+        if (auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accel.get())) {
+            kvm->set_incoming();
+        }
+    }
     TRY(machine->add_child("accel", accel));
     machine->set_accelerator(*accel);
     TRY(at(accel_where, accel->init_machine(*machine)));
@@ -620,11 +627,16 @@ int vm_main(std::span<const std::string_view> args)
                        PROGRAM_NAME, where.text(), pattern);
         }
     }
-    if (cl.incoming || cl.loadvm) {
-        const OptionText &where =
-            cl.incoming ? cl.incoming->second : cl.loadvm->second;
-        report_error(at(where, qapi::Error("not supported by this build yet")));
+    if (cl.loadvm) {
+        report_error(at(cl.loadvm->second, qapi::Error("not supported by this build yet")));
         return 1;
+    }
+    if (cl.incoming && cl.incoming->first != "defer") {
+        // A bad URI fails before anything is built, as in QEMU.
+        if (auto uri = migration::parse_channel_uri(cl.incoming->first); !uri) {
+            report_error(at(cl.incoming->second, uri.release_error()));
+            return 1;
+        }
     }
     if (cl.accel && cl.enable_kvm &&
         cl.accel->get("accel").value_or("kvm") != "kvm") {

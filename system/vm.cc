@@ -90,6 +90,16 @@ void Vm::print_report(std::FILE *out) const
     }
 }
 
+qapi::Result<void> Vm::prepare_guest()
+{
+    const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(m_accel.get());
+    if (m_guest || !kvm || kvm->irqchip() == qapi::OnOffSplit::Off) {
+        return {};
+    }
+    m_guest = TRY(BuiltinGuest::create(*this, GuestRunOptions {}));
+    return {};
+}
+
 bool Vm::start_main_job(std::FILE *out, std::FILE *err, bool boot)
 {
     m_job_status = 0;
@@ -100,18 +110,16 @@ bool Vm::start_main_job(std::FILE *out, std::FILE *err, bool boot)
                         "LAPIC: kernel-irqchip=on or split)\n");
         return false;
     }
-    auto guest = BuiltinGuest::create(*this, GuestRunOptions {});
-    if (guest && boot) {
-        if (auto booted = guest.value()->boot(); !booted) {
-            guest = booted.release_error();
-        }
+    qapi::Result<void> ready = prepare_guest();
+    if (ready && boot) {
+        ready = m_guest->boot();
     }
-    if (!guest) {
-        fmt::print(err, "seoib-vm: built-in guest: {}\n", guest.error().message());
+    if (!ready) {
+        fmt::print(err, "seoib-vm: built-in guest: {}\n", ready.error().message());
+        m_guest.reset();
         m_job_status = 1;
         return false;
     }
-    m_guest = guest.release_value();
     return true;
 }
 

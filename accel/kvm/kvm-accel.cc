@@ -208,6 +208,22 @@ qapi::Result<void> KVMAccel::prepare_vcpus(const VcpuPlan &plan)
     in.ioapic_version_source = plan.ioapic_version_source;
     in.kernel_x2apic_api = m_x2apic_api_vm;
     in.need_32bit_apic_ids = plan.apic_id_limit > 255;
+    m_policy_input = in;
+    if (m_incoming) {
+        // The source's policy decides (design §4.5); until the stream says
+        // it, the VM is quirked and no flag is set, so any policy can still
+        // be applied.  The 32-bit-ID flags do not depend on the policy.
+        SeoibPolicyInput ids_only = in;
+        ids_only.requested = qapi::SeoibPolicy::Quirked;
+        SeoibPolicyDecision waiting = TRY(seoib_policy_decide(ids_only));
+        TRY(enable_x2apic_api(waiting.flags));
+        m_policy_pending = true;
+        trace_kvm_seoib_policy(qapi::enum_name(m_seoib_policy).data(), "pending",
+                               waiting.flags);
+        m_supported_cpuid = TRY(m_system->get_supported_cpuid());
+        m_seoib = std::move(waiting);
+        return {};
+    }
     SeoibPolicyDecision decision = TRY(seoib_policy_decide(in));
     for (const std::string &w : decision.warnings) {
         context().warn(w);
@@ -215,23 +231,82 @@ qapi::Result<void> KVMAccel::prepare_vcpus(const VcpuPlan &plan)
 
     // The flags must be in place before KVM_SET_CPUID2: that is where KVM
     // computes the LVR the guest will read (kvm-facts §2.1).
-    if (decision.flags) {
-        qapi::Result<void> r =
-            m_vm->enable_cap(Cap::X2apicApi, { decision.flags, 0, 0, 0 });
-        trace_kvm_enable_cap(static_cast<uint32_t>(Cap::X2apicApi),
-                             decision.flags,
-                             r.has_value() ? 0 : -r.error().os_errno());
-        if (!r) {
-            return r.release_error().prepend(fmt::format(
-                "Could not set the x2APIC API flags {}: ",
-                x2apic_api_flag_names(decision.flags)));
-        }
-    }
+    TRY(enable_x2apic_api(decision.flags));
     trace_kvm_seoib_policy(qapi::enum_name(m_seoib_policy).data(),
                            qapi::enum_name(decision.effective).data(),
                            decision.flags);
     m_supported_cpuid = TRY(m_system->get_supported_cpuid());
     m_seoib = std::move(decision);
+    return {};
+}
+
+qapi::Result<void> KVMAccel::enable_x2apic_api(uint64_t flags)
+{
+    if (flags == 0) {
+        return {};
+    }
+    qapi::Result<void> r = m_vm->enable_cap(Cap::X2apicApi, { flags, 0, 0, 0 });
+    trace_kvm_enable_cap(static_cast<uint32_t>(Cap::X2apicApi), flags,
+                         r.has_value() ? 0 : -r.error().os_errno());
+    if (!r) {
+        return r.release_error().prepend(fmt::format(
+            "Could not set the x2APIC API flags {}: ", x2apic_api_flag_names(flags)));
+    }
+    return {};
+}
+
+qapi::Result<void> KVMAccel::apply_incoming_policy(std::optional<qapi::SeoibPolicy> source)
+{
+    if (!m_policy_pending) {
+        return qapi::Error("the SEOIB policy was decided at start-up; only a VM "
+                           "started with -incoming takes the source's");
+    }
+    SeoibPolicyDecision decision = TRY(seoib_policy_decide_incoming(m_policy_input, source));
+    TRY(enable_x2apic_api(decision.flags & ~m_seoib->flags));
+    trace_kvm_seoib_policy(qapi::enum_name(m_seoib_policy).data(),
+                           qapi::enum_name(decision.effective).data(), decision.flags);
+    m_seoib = std::move(decision);
+    m_policy_pending = false;
+    m_incoming = false;
+    return {};
+}
+
+KVMCPUState *KVMAccel::find_vcpu(const hw::CPUState &cpu)
+{
+    for (const auto &state : m_vcpus) {
+        if (state->cpu() == &cpu) {
+            return state.get();
+        }
+    }
+    return nullptr;
+}
+
+qapi::Result<KvmVcpuState> KVMAccel::get_vcpu_state(const hw::CPUState &cpu)
+{
+    KVMCPUState *state = find_vcpu(cpu);
+    if (state == nullptr) {
+        return qapi::Error::format("CPU {} has no KVM vCPU", cpu.cpu_index());
+    }
+    if (!m_msr_index_list) {
+        m_msr_index_list = TRY(m_system->get_msr_index_list());
+    }
+    return kvm_get_vcpu_state(*state->vcpu, *m_msr_index_list);
+}
+
+qapi::Result<void> KVMAccel::put_vcpu_state(const hw::CPUState &cpu,
+                                            const KvmVcpuState &vcpu_state)
+{
+    KVMCPUState *state = find_vcpu(cpu);
+    if (state == nullptr) {
+        return qapi::Error::format("CPU {} has no KVM vCPU", cpu.cpu_index());
+    }
+    const bool lapic = m_irqchip != qapi::OnOffSplit::Off;
+    TRY(kvm_put_vcpu_state(*state->vcpu, vcpu_state, lapic));
+    if (lapic) {
+        // KVM_SET_LAPIC recomputed the LVR from the flags now in force.
+        state->lvr = TRY(state->vcpu->get_lapic()).reg(APIC_LVR);
+        trace_kvm_vcpu_lvr(cpu.cpu_index(), *state->lvr);
+    }
     return {};
 }
 

@@ -105,6 +105,9 @@ std::unique_ptr<migration::VMStateInstance> IOAPICState::vmstate()
             .version(1)
             .minimum_version(1)
             .field("version", member(&IOAPICState::m_migrated, &Migrated::version))
+            // The default IOAPIC's stream is QEMU's own, which a QEMU that
+            // has no such subsection still loads.
+            .needed([](const IOAPICState &s) { return s.m_migrated.version != 0x20; })
             .build();
     auto vmsd =
         migration::vmstate<IOAPICState>("ioapic")
@@ -122,9 +125,9 @@ std::unique_ptr<migration::VMStateInstance> IOAPICState::vmstate()
                 return {};
             })
             .pre_load([](IOAPICState &s) -> qapi::Result<void> {
-                // A stream without the subsection says nothing about the
-                // version: assume the guest saw this IOAPIC's.
-                s.m_migrated.version = s.m_version;
+                // A stream without the subsection comes from a version
+                // 0x20 IOAPIC (or from QEMU, whose default it is).
+                s.m_migrated.version = 0x20;
                 return {};
             })
             .field("id", member(&IOAPICState::m_migrated, &Migrated::id))

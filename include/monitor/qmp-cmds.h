@@ -96,6 +96,13 @@ public:
     qmp_query_machines(const qapi::QueryMachinesArgs &args) override;
     qapi::Result<qapi::KvmInfo> qmp_query_kvm() override;
     qapi::Result<qapi::SeoibInfo> qmp_query_seoib() override;
+    qapi::Result<qapi::MigrationInfo> qmp_query_migrate() override;
+    qapi::Result<void>
+    qmp_migrate_set_parameters(const qapi::MigrateSetParametersArgs &args) override;
+    qapi::Result<qapi::MigrationParameters> qmp_query_migrate_parameters() override;
+    qapi::Result<void> qmp_migrate(const qapi::MigrateArgs &args) override;
+    qapi::Result<void> qmp_migrate_incoming(const qapi::MigrateIncomingArgs &args) override;
+    qapi::Result<void> qmp_migrate_cancel() override;
 
 private:
     VmControl &m_vm;

@@ -38,6 +38,18 @@ public:
     virtual qapi::KvmInfo query_kvm() const = 0;
     /// query-seoib.
     virtual qapi::Result<qapi::SeoibInfo> query_seoib() const = 0;
+
+    /// QMP migrate: the guest moves to the destination at `uri`; on any
+    /// failure the source carries on running it.
+    virtual qapi::Result<void> migrate(std::string_view uri) = 0;
+    /// QMP migrate-incoming, for a VM started with -incoming defer.
+    virtual qapi::Result<void> migrate_incoming(std::string_view uri) = 0;
+    /// QMP migrate_cancel: succeeds with nothing to cancel.
+    virtual qapi::Result<void> migrate_cancel() = 0;
+    virtual qapi::Result<qapi::MigrationInfo> query_migrate() const = 0;
+    virtual qapi::Result<void>
+    migrate_set_parameters(const qapi::MigrateSetParametersArgs &args) = 0;
+    virtual qapi::Result<qapi::MigrationParameters> query_migrate_parameters() const = 0;
 };
 
 } // namespace monitor

@@ -45,6 +45,10 @@ public:
     /// main_job_step() runs it to the end of its next device event and
     /// returns true once the job is over (its report or error printed).
     bool start_main_job(std::FILE *out, std::FILE *err, bool boot);
+    /// Readies the built-in guest without printing or booting it, so that
+    /// its device exists for an incoming stream to load into.  Nothing to
+    /// do without an in-kernel LAPIC.
+    qapi::Result<void> prepare_guest();
     bool main_job_step(std::FILE *out, std::FILE *err);
     /// The guest of the job, while it runs.
     BuiltinGuest *guest() const { return m_guest.get(); }

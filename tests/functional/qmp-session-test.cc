@@ -55,6 +55,34 @@ public:
         return qapi::Error("KVM is not in use",
                            qapi::ErrorClass::KVMMissingCap);
     }
+    qapi::Result<void> migrate(std::string_view) override
+    {
+        calls.push_back("migrate");
+        return {};
+    }
+    qapi::Result<void> migrate_incoming(std::string_view) override
+    {
+        calls.push_back("migrate-incoming");
+        return {};
+    }
+    qapi::Result<void> migrate_cancel() override
+    {
+        calls.push_back("migrate_cancel");
+        return {};
+    }
+    qapi::Result<qapi::MigrationInfo> query_migrate() const override
+    {
+        return qapi::MigrationInfo {};
+    }
+    qapi::Result<void> migrate_set_parameters(const qapi::MigrateSetParametersArgs &) override
+    {
+        calls.push_back("migrate-set-parameters");
+        return {};
+    }
+    qapi::Result<qapi::MigrationParameters> query_migrate_parameters() const override
+    {
+        return qapi::MigrationParameters {};
+    }
 
     qapi::RunState state { qapi::RunState::Prelaunch };
     std::vector<std::string> calls;

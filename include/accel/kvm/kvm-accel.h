@@ -16,6 +16,7 @@
 
 #include "accel/accel.h"
 #include "accel/kvm/kvm-backend.h"
+#include "accel/kvm/kvm-vcpu-state.h"
 #include "accel/kvm/seoib-policy.h"
 #include "hw/core/cpu.h"
 #include "qapi/qapi-types.h"
@@ -128,6 +129,27 @@ public:
 
     const std::optional<SeoibPolicyDecision> &seoib() const { return m_seoib; }
 
+    // ---- incoming migration (design §4.5) --------------------------------
+
+    /// The VM will be loaded from a stream (-incoming, -loadvm): before
+    /// init_machine().  prepare_vcpus() then decides nothing and sets no
+    /// flag; the policy waits for apply_incoming_policy().
+    void set_incoming() { m_incoming = true; }
+    /// Whether the policy still waits for the stream.
+    bool policy_pending() const { return m_policy_pending; }
+    /// The stream said what the source ran with (its x86-seoib-state, or
+    /// none: quirked): decide (seoib_policy_decide_incoming) and set the
+    /// flags.  Must come before any vCPU state is put, since KVM_SET_LAPIC
+    /// recomputes the LVR from the flags.  On error nothing was set.
+    qapi::Result<void> apply_incoming_policy(std::optional<qapi::SeoibPolicy> source);
+
+    /// QEMU's cpu_synchronize_state() for a save: the vCPU's whole KVM
+    /// state.
+    qapi::Result<KvmVcpuState> get_vcpu_state(const hw::CPUState &cpu);
+    /// QEMU's cpu_synchronize_post_init() after a load: writes `state`
+    /// into the vCPU and reads back the LVR KVM recomputed.
+    qapi::Result<void> put_vcpu_state(const hw::CPUState &cpu, const KvmVcpuState &state);
+
     /// QEMU's kvm_init_vcpu(), at the CPU's realize: KVM_CREATE_VCPU with
     /// the CPU's arch ID, KVM_SET_CPUID2 with what the CPU model asks for
     /// (KVMArchCPU), then KVM_GET_LAPIC to read the LVR KVM computed.
@@ -145,6 +167,9 @@ protected:
 
 private:
     qapi::Result<void> open_backend();
+    /// KVM_ENABLE_CAP(KVM_CAP_X2APIC_API, flags); nothing for 0.
+    qapi::Result<void> enable_x2apic_api(uint64_t flags);
+    KVMCPUState *find_vcpu(const hw::CPUState &cpu);
     qapi::Result<void> create_irqchip();
 
     std::optional<qapi::OnOffSplit> m_kernel_irqchip;
@@ -161,6 +186,11 @@ private:
     uint64_t m_x2apic_api_system { 0 };
     uint64_t m_x2apic_api_vm { 0 };
     std::optional<SeoibPolicyDecision> m_seoib;
+    bool m_incoming { false };
+    bool m_policy_pending { false };
+    /// What prepare_vcpus() knew, for the incoming decision.
+    SeoibPolicyInput m_policy_input;
+    std::optional<std::vector<uint32_t>> m_msr_index_list;
     /// KVM_GET_SUPPORTED_CPUID, asked once by prepare_vcpus().
     std::vector<CpuidEntry> m_supported_cpuid;
     // Vcpus must go before the Vm that created them (kvm-backend.h), so the

@@ -107,6 +107,24 @@ public:
     {
         return answer<qapi::SeoibInfo>("query-seoib");
     }
+    Result<qapi::MigrationInfo> qmp_query_migrate() override
+    {
+        return answer<qapi::MigrationInfo>("query-migrate");
+    }
+    Result<void> qmp_migrate_set_parameters(const qapi::MigrateSetParametersArgs &) override
+    {
+        return finish("migrate-set-parameters");
+    }
+    Result<qapi::MigrationParameters> qmp_query_migrate_parameters() override
+    {
+        return answer<qapi::MigrationParameters>("query-migrate-parameters");
+    }
+    Result<void> qmp_migrate(const qapi::MigrateArgs &) override { return finish("migrate"); }
+    Result<void> qmp_migrate_incoming(const qapi::MigrateIncomingArgs &) override
+    {
+        return finish("migrate-incoming");
+    }
+    Result<void> qmp_migrate_cancel() override { return finish("migrate_cancel"); }
 
 private:
     template <typename T>
@@ -265,7 +283,7 @@ TEST(QmpDispatch, HandlerErrorIsPassedThroughWithItsClass)
 TEST(QmpTables, CommandNamesAreInSchemaOrder)
 {
     EXPECT_EQ(qapi::QMP_COMMAND_NAMES.front(), "qmp_capabilities");
-    EXPECT_EQ(qapi::QMP_COMMAND_NAMES.back(), "query-seoib");
+    EXPECT_EQ(qapi::QMP_COMMAND_NAMES.back(), "migrate_cancel");
 }
 
 class QmpCommandName : public testing::TestWithParam<std::string_view> {};
@@ -299,8 +317,9 @@ TEST(QmpTables, CommandInfoCarriesAllowPreconfig)
 
 TEST(QmpTables, EventNamesAreInSchemaOrder)
 {
-    EXPECT_EQ(qapi::QAPI_EVENT_NAMES, (std::array<std::string_view, 3> {
-                                          "SHUTDOWN", "STOP", "RESUME" }));
+    EXPECT_EQ(qapi::QAPI_EVENT_NAMES,
+              (std::array<std::string_view, 5> { "SHUTDOWN", "STOP", "RESUME", "MIGRATION",
+                                                 "MIGRATION_PASS" }));
 }
 
 // ---------------------------------------------------------------------------

@@ -480,7 +480,9 @@ class SeoibSchemaTest(unittest.TestCase):
             'qmp_capabilities', 'query-version', 'query-commands', 'quit',
             'query-status', 'stop', 'cont', 'qom-list', 'qom-get', 'qom-set',
             'qom-list-types', 'qom-list-properties', 'query-machines',
-            'query-kvm', 'query-seoib'])
+            'query-kvm', 'query-seoib', 'query-migrate',
+            'migrate-set-parameters', 'query-migrate-parameters', 'migrate',
+            'migrate-incoming', 'migrate_cancel'])
 
     def test_seoib_policy_has_the_four_policies(self):
         values = self.schema.definitions['SeoibPolicy'].values

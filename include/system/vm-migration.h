@@ -1,0 +1,46 @@
+/*
+ * A VM's state as a migration stream (QEMU's qemu_savevm_state and
+ * qemu_loadvm_state over what seoib-vm builds), and the SEOIB policy of an
+ * incoming VM (design §4.5).
+ *
+ * What migrates: every realized device with a vmstate() -- the vCPUs
+ * ("cpu", instance = CPU index), the IOAPIC ("ioapic"), seoib-testdev --
+ * guest RAM as QEMU's "ram" section (block "pc.ram"), and
+ * "x86-seoib-state" (version 1: the effective policy), sent first and only
+ * when the policy is not quirked, so a quirked VM's stream is one a QEMU
+ * without the RFC reads.
+ *
+ * Loading: the devices and RAM load as the stream comes; the vCPUs' KVM
+ * state is only put after the whole stream is in, once the policy the
+ * source ran with is known and its flags are set, since KVM_SET_LAPIC
+ * recomputes the LVR from them.
+ */
+#pragma once
+
+#include "migration/qemu-file.h"
+#include "migration/ram.h"
+#include "qapi/result.h"
+
+#include <cstdint>
+
+namespace sysemu {
+
+class Vm;
+
+/// What a save sent.
+struct VmSaveStats {
+    migration::RAMStats ram;
+    uint64_t ram_total { 0 };
+    uint64_t bytes { 0 };
+};
+
+/// Writes the whole state of `vm` (its guest stopped) to `f`.
+qapi::Result<VmSaveStats> save_vm_state(Vm &vm, migration::StreamWriter &f);
+
+/// Reads a stream into `vm` (built with -incoming: its policy pending),
+/// then applies the source's policy and puts the vCPUs' state.  Errors
+/// name what was wrong and what to change; on error the guest must not
+/// run.
+qapi::Result<void> load_vm_state(Vm &vm, migration::StreamReader &f);
+
+} // namespace sysemu

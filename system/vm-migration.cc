@@ -1,0 +1,206 @@
+/*
+ * Saving and loading a VM's state: which sections it has, and the order of
+ * work around the stream (vCPU state read before, put after).
+ */
+#include "system/vm-migration.h"
+
+#include "accel/kvm/kvm-accel.h"
+#include "hw/i386/pc.h"
+#include "hw/i386/x86-cpu.h"
+#include "migration/savevm.h"
+#include "system/vm.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sysemu {
+
+namespace {
+
+using accel::kvm::KVMAccel;
+
+constexpr std::string_view SEOIB_STATE_IDSTR = "x86-seoib-state";
+constexpr std::string_view RAM_BLOCK_NAME = "pc.ram";
+
+/// "x86-seoib-state" v1: the effective policy, one byte.  The numbers are
+/// the stream's, fixed here, not the QAPI enum's order.
+struct SeoibState {
+    uint8_t policy { 0 };
+    bool loaded { false };
+};
+
+constexpr uint8_t STREAM_QUIRKED = 0;
+constexpr uint8_t STREAM_RESPECTED = 1;
+constexpr uint8_t STREAM_NOT_ADVERTISED = 2;
+
+uint8_t policy_to_stream(qapi::SeoibPolicy policy)
+{
+    switch (policy) {
+    case qapi::SeoibPolicy::Respected:
+        return STREAM_RESPECTED;
+    case qapi::SeoibPolicy::NotAdvertised:
+        return STREAM_NOT_ADVERTISED;
+    case qapi::SeoibPolicy::Auto:
+    case qapi::SeoibPolicy::Quirked:
+        break;
+    }
+    return STREAM_QUIRKED;
+}
+
+std::optional<qapi::SeoibPolicy> policy_from_stream(uint8_t value)
+{
+    switch (value) {
+    case STREAM_QUIRKED:
+        return qapi::SeoibPolicy::Quirked;
+    case STREAM_RESPECTED:
+        return qapi::SeoibPolicy::Respected;
+    case STREAM_NOT_ADVERTISED:
+        return qapi::SeoibPolicy::NotAdvertised;
+    default:
+        return std::nullopt;
+    }
+}
+
+migration::VMStateDescription<SeoibState> vmstate_seoib_state()
+{
+    return migration::vmstate<SeoibState>(std::string(SEOIB_STATE_IDSTR))
+        .version(1)
+        .minimum_version(1)
+        .field("policy", &SeoibState::policy)
+        .post_load([](SeoibState &s, int) -> qapi::Result<void> {
+            if (!policy_from_stream(s.policy)) {
+                return qapi::Error::format("{}: {} is not a SEOIB policy",
+                                           SEOIB_STATE_IDSTR, s.policy);
+            }
+            s.loaded = true;
+            return {};
+        })
+        .build();
+}
+
+void collect_devices(qom::Object &obj, std::vector<qdev::DeviceState *> &out)
+{
+    if (auto *dev = qom::dyn_cast<qdev::DeviceState>(&obj); dev && dev->realized()) {
+        out.push_back(dev);
+    }
+    obj.for_each_child([&out](qom::Object &child) { collect_devices(child, out); });
+}
+
+/// The sections of `vm`, registered in a SaveVM, and what they write into.
+class VmSections {
+public:
+    static qapi::Result<std::unique_ptr<VmSections>> create(Vm &vm, bool incoming)
+    {
+        auto *kvm = qom::dyn_cast<KVMAccel>(&vm.accel());
+        auto *machine = qom::dyn_cast<hw::x86::X86MachineState>(&vm.machine());
+        if (kvm == nullptr || machine == nullptr) {
+            return qapi::Error("migration needs an x86 machine with the kvm accelerator");
+        }
+        std::unique_ptr<VmSections> s(new VmSections(*kvm, *machine));
+        // The policy first: the destination knows it before any vCPU.
+        const bool quirked = !kvm->seoib() || kvm->policy_pending() ||
+                             kvm->seoib()->effective == qapi::SeoibPolicy::Quirked;
+        if (incoming || !quirked) {
+            if (!incoming) {
+                s->m_seoib.policy = policy_to_stream(kvm->seoib()->effective);
+            }
+            TRY(s->m_savevm.register_vmstate(std::string(SEOIB_STATE_IDSTR), 0,
+                                             vmstate_seoib_state(), s->m_seoib,
+                                             migration::MigrationPriority::SeoibPolicy));
+        }
+        std::vector<qdev::DeviceState *> devices;
+        collect_devices(vm.machine(), devices);
+        std::map<std::string, uint32_t, std::less<>> next_instance;
+        for (qdev::DeviceState *dev : devices) {
+            std::unique_ptr<migration::VMStateInstance> state = dev->vmstate();
+            if (!state) {
+                continue;
+            }
+            std::string idstr = state->vmsd_name();
+            uint32_t instance = next_instance[idstr]++;
+            if (auto *cpu = qom::dyn_cast<hw::CPUState>(dev)) {
+                instance = static_cast<uint32_t>(cpu->cpu_index());
+            }
+            TRY(s->m_savevm.register_instance(idstr, instance, std::move(state),
+                                              migration::MigrationPriority::Default));
+        }
+        hw::x86::GuestRam &ram = *TRY(vm.guest_ram());
+        std::span<std::byte> bytes = ram.bytes();
+        s->m_ram = std::make_unique<migration::RAMState>(std::vector<migration::RAMBlock> {
+            migration::RAMBlock { std::string(RAM_BLOCK_NAME),
+                                  { reinterpret_cast<uint8_t *>(bytes.data()), bytes.size() } } });
+        TRY(s->m_ram->register_with(s->m_savevm));
+        return s;
+    }
+
+    migration::SaveVM &savevm() { return m_savevm; }
+    migration::RAMState &ram() { return *m_ram; }
+    KVMAccel &kvm() { return m_kvm; }
+    hw::x86::X86MachineState &machine() { return m_machine; }
+    const SeoibState &seoib() const { return m_seoib; }
+
+private:
+    VmSections(KVMAccel &kvm, hw::x86::X86MachineState &machine)
+        : m_kvm(kvm)
+        , m_machine(machine)
+    {
+    }
+
+    KVMAccel &m_kvm;
+    hw::x86::X86MachineState &m_machine;
+    SeoibState m_seoib;
+    std::unique_ptr<migration::RAMState> m_ram;
+    // Last: sections refer to the members above.
+    migration::SaveVM m_savevm;
+};
+
+} // namespace
+
+qapi::Result<VmSaveStats> save_vm_state(Vm &vm, migration::StreamWriter &f)
+{
+    std::unique_ptr<VmSections> sections = TRY(VmSections::create(vm, false));
+    // QEMU's cpu_synchronize_all_states(): the vCPUs' registers into the
+    // CPU objects, whose "cpu" sections then carry them.
+    for (const auto &cpu : sections->machine().cpus()) {
+        cpu->migrated_env() = TRY(sections->kvm().get_vcpu_state(*cpu));
+    }
+    const uint64_t before = f.transferred();
+    TRY(sections->savevm().save_state(f, vm.machine().machine_class().machine_name));
+    return VmSaveStats { .ram = sections->ram().stats(),
+                         .ram_total = sections->ram().total_bytes(),
+                         .bytes = f.transferred() - before };
+}
+
+qapi::Result<void> load_vm_state(Vm &vm, migration::StreamReader &f)
+{
+    std::unique_ptr<VmSections> sections = TRY(VmSections::create(vm, true));
+    migration::LoadOptions options;
+    options.machine_type = vm.machine().machine_class().machine_name;
+    TRY(sections->savevm().load_state(f, options));
+
+    // The source's policy, or quirked when it sent none, before any LAPIC.
+    std::optional<qapi::SeoibPolicy> source;
+    if (sections->seoib().loaded) {
+        source = policy_from_stream(sections->seoib().policy);
+    }
+    TRY(sections->kvm().apply_incoming_policy(source));
+    // QEMU's cpu_synchronize_all_post_init().
+    for (const auto &cpu : sections->machine().cpus()) {
+        if (!cpu->take_loaded_env()) {
+            return qapi::Error::format("the stream has no state for CPU {}", cpu->cpu_index());
+        }
+        auto put = sections->kvm().put_vcpu_state(*cpu, cpu->migrated_env());
+        if (!put) {
+            return put.release_error().prepend(
+                fmt::format("CPU {}: ", cpu->cpu_index()));
+        }
+    }
+    return {};
+}
+
+} // namespace sysemu
