@@ -34,6 +34,11 @@ void print_guest_run_report(std::FILE *out, const GuestRunReport &report)
                report.vector);
     fmt::print(out, "guest: LVR {:#010x}, SVR written {:#x}, read back {:#x}\n",
                report.lvr, report.svr_written, report.svr);
+    if (report.events_before_migration != 0) {
+        fmt::print(out, "guest: came in by migration after {} events; what follows is "
+                        "counted here\n",
+                   report.events_before_migration);
+    }
     if (report.events.empty()) {
         fmt::print(out, "guest: no device events\n");
     } else if (report.uniform()) {

@@ -108,6 +108,7 @@ public:
         if (!m_started) {
             m_started = true;
             m_start = std::chrono::steady_clock::now();
+            m_report.events_before_migration = m_dev.counters().events_done;
         }
         // The budget counts from where this run began: a guest that came in
         // by migration has part of its work behind it.
@@ -528,6 +529,10 @@ qapi::Result<bool> BuiltinGuest::run_slice()
     bool finished = TRY(m_parts->run.run_slice());
     if (finished) {
         GuestRunReport &report = m_parts->report;
+        // An incoming VM's policy was only known once its stream was in.
+        if (const auto *kvm = qom::dyn_cast<KVMAccel>(&m_vm.accel()); kvm && kvm->seoib()) {
+            report.policy = kvm->seoib()->effective;
+        }
         const SeoibTestdevCounters &seen = m_dev.counters();
         report.lvr = seen.lvr.value_or(0);
         report.svr = seen.svr.value_or(0);
@@ -539,6 +544,11 @@ qapi::Result<bool> BuiltinGuest::run_slice()
 bool BuiltinGuest::finished() const
 {
     return m_dev.counters().finished;
+}
+
+bool BuiltinGuest::pause_due() const
+{
+    return m_dev.pause_due();
 }
 
 const GuestRunReport &BuiltinGuest::report() const

@@ -10,6 +10,7 @@
 #include "migration/channel.h"
 #include "monitor/monitor.h"
 #include "qapi/qapi-events.h"
+#include "system/guest-run.h"
 #include "system/vm-migration.h"
 #include "system/vl.h"
 #include "system/vm.h"
@@ -348,8 +349,10 @@ private:
     {
         m_migration_start = std::chrono::steady_clock::now();
         set_migration_status(qapi::MigrationStatus::Active);
-        qapi::Result<void> loaded = m_vm.prepare_guest();
-        if (loaded) {
+        qapi::Result<VmLoadResult> loaded = VmLoadResult {};
+        if (auto prepared = m_vm.prepare_guest(); !prepared) {
+            loaded = prepared.release_error();
+        } else {
             migration::FdReader reader(channel.fd());
             loaded = load_vm_state(m_vm, reader);
         }
@@ -363,7 +366,7 @@ private:
         }
         m_total_time_ms = elapsed_ms(m_migration_start);
         set_migration_status(qapi::MigrationStatus::Completed);
-        m_came_in = true;
+        m_came_in = loaded.value().guest_running;
         if (m_autostart) {
             MUST(cont());
         } else {
@@ -403,6 +406,11 @@ private:
                 phase->m_exit_status = phase->m_vm.main_job_status();
                 phase->request_shutdown(qapi::ShutdownCause::GuestShutdown);
             }
+            return G_SOURCE_REMOVE;
+        }
+        if (phase->m_vm.guest() != nullptr && phase->m_vm.guest()->pause_due()) {
+            MUST(phase->stop());
+            phase->m_guest_source = 0;
             return G_SOURCE_REMOVE;
         }
         return G_SOURCE_CONTINUE;

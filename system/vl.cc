@@ -530,11 +530,19 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
     TRY(machine->init());
     TRY(create_devices(ctx, *machine, cl));
 
+    auto vm = std::make_unique<Vm>(std::move(owned_ctx), std::move(machine),
+                                   std::move(accel));
+    // The built-in guest's device is part of the machine from here on, so
+    // that its globals apply and an incoming stream finds it.  A machine
+    // the guest cannot run on is still built: the main job says why.
+    if (auto prepared = vm->prepare_guest(); !prepared) {
+        trace_machine_guest_not_ready(prepared.error().message().c_str());
+    }
+
     // 6. QEMU's qemu_machine_creation_done(): unused globals are reported.
     qdev::qdev_prop_check_globals(ctx);
-    trace_machine_created(mc->machine_name.c_str());
-    return std::make_unique<Vm>(std::move(owned_ctx), std::move(machine),
-                                std::move(accel));
+    trace_machine_created(vm->machine().machine_class().machine_name.c_str());
+    return vm;
 }
 
 namespace {

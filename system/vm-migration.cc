@@ -7,11 +7,13 @@
 #include "accel/kvm/kvm-accel.h"
 #include "hw/i386/pc.h"
 #include "hw/i386/x86-cpu.h"
+#include "hw/misc/seoib-testdev.h"
 #include "migration/savevm.h"
 #include "system/vm.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -176,12 +178,12 @@ qapi::Result<VmSaveStats> save_vm_state(Vm &vm, migration::StreamWriter &f)
                          .bytes = f.transferred() - before };
 }
 
-qapi::Result<void> load_vm_state(Vm &vm, migration::StreamReader &f)
+qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f)
 {
     std::unique_ptr<VmSections> sections = TRY(VmSections::create(vm, true));
     migration::LoadOptions options;
     options.machine_type = vm.machine().machine_class().machine_name;
-    TRY(sections->savevm().load_state(f, options));
+    migration::LoadResult loaded = TRY(sections->savevm().load_state(f, options));
 
     // The source's policy, or quirked when it sent none, before any LAPIC.
     std::optional<qapi::SeoibPolicy> source;
@@ -200,7 +202,9 @@ qapi::Result<void> load_vm_state(Vm &vm, migration::StreamReader &f)
                 fmt::format("CPU {}: ", cpu->cpu_index()));
         }
     }
-    return {};
+    const auto &names = loaded.sections;
+    return VmLoadResult { .guest_running = std::find(names.begin(), names.end(),
+                                                     hw::misc::TYPE_SEOIB_TESTDEV) != names.end() };
 }
 
 } // namespace sysemu

@@ -49,6 +49,23 @@ void SeoibTestdevState::register_properties(qom::ObjectClass &oc)
         qom::prop("iobase", &SeoibTestdevState::m_iobase)
             .default_value(SEOIB_TESTDEV_DEFAULT_IOBASE)
             .doc("first port of the 16-byte I/O window")));
+    oc.add_property(qom::make_property(
+        qom::prop("x-pause-after", &SeoibTestdevState::m_pause_after)
+            .default_value(uint32_t { 0 })
+            .doc("pause the VM once the guest has finished this many events "
+                 "(0: never); for stopping a guest at a known point")));
+    // What the guest reported, for a monitor (read-only).
+    oc.add_property(std::make_unique<qom::AccessorProperty<SeoibTestdevState, uint64_t>>(
+        "events-done",
+        [](const SeoibTestdevState &s) { return s.m_counters.events_done; }, nullptr,
+        "device events the guest has finished"));
+    oc.add_property(std::make_unique<qom::AccessorProperty<SeoibTestdevState, uint64_t>>(
+        "handler-entries",
+        [](const SeoibTestdevState &s) { return s.m_counters.handler_entries; }, nullptr,
+        "times the guest's interrupt handler ran"));
+    oc.add_property(std::make_unique<qom::AccessorProperty<SeoibTestdevState, bool>>(
+        "finished", [](const SeoibTestdevState &s) { return s.m_counters.finished; }, nullptr,
+        "the guest has done all its events"));
 }
 
 qapi::Result<void> SeoibTestdevState::do_realize()

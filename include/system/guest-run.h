@@ -119,6 +119,9 @@ struct GuestRunReport {
 
     /// One entry per device event, in order.
     std::vector<GuestEventCounts> events;
+    /// Events the guest had finished before it came to this VM by
+    /// migration (not in `events`: they were counted on the source).
+    uint64_t events_before_migration { 0 };
     /// Exits before the first event.
     unsigned setup_exits { 0 };
     /// Every exit of the run, setup and events.
@@ -160,6 +163,8 @@ public:
     /// True when the guest has finished; errors as run_builtin_guest().
     qapi::Result<bool> run_slice();
     bool finished() const;
+    /// The device asks for a pause here (seoib-testdev.x-pause-after).
+    bool pause_due() const;
     /// What the run saw so far (complete once finished).
     const GuestRunReport &report() const;
 

@@ -41,6 +41,12 @@ qapi::Result<VmSaveStats> save_vm_state(Vm &vm, migration::StreamWriter &f);
 /// then applies the source's policy and puts the vCPUs' state.  Errors
 /// name what was wrong and what to change; on error the guest must not
 /// run.
-qapi::Result<void> load_vm_state(Vm &vm, migration::StreamReader &f);
+/// What a load brought.
+struct VmLoadResult {
+    /// The stream had the built-in guest's device: the guest was running
+    /// on the source and carries on; without it, it boots here.
+    bool guest_running { false };
+};
+qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f);
 
 } // namespace sysemu

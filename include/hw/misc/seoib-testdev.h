@@ -134,6 +134,14 @@ public:
     void reset();
 
     const SeoibTestdevCounters &counters() const { return m_counters; }
+    /// The guest has just finished event number x-pause-after: the run
+    /// phase pauses the VM there (a point a test or a migration can rely
+    /// on).
+    bool pause_due() const
+    {
+        return m_pause_after != 0 && m_counters.events_done == m_pause_after &&
+               !m_counters.finished;
+    }
     GuestErrorLog &guest_errors() { return m_guest_errors; }
 
 protected:
@@ -157,6 +165,7 @@ private:
 
     uint32_t m_pin {};    // property "pin", default 10
     uint16_t m_iobase {}; // property "iobase", default 0x2000
+    uint32_t m_pause_after {}; // property "x-pause-after", default 0
     bool m_level { false };
     IrqHandler m_irq;
     SeoibTestdevCounters m_counters;
