@@ -1,0 +1,470 @@
+/*
+ * Migration end to end: two seoib-vm processes over a unix socket, the
+ * source's built-in guest paused after 5 of its 16 events
+ * (seoib-testdev.x-pause-after) and moved to the destination.
+ *
+ * The matrix of design §4.5, on the kernel model: source machine type
+ * {pc-q35-11.0, pc-q35-10.2} x IOAPIC {0x20, 0x11} x source seoib-policy x
+ * destination seoib-policy {auto, the source's, another} x destination
+ * kernel {model, model-6.12}.  The outcome of each cell is computed in the
+ * test from the design's rules, written out in expected_outcome():
+ *   - the source's effective policy E: quirked on the legacy machine type
+ *     under auto, else respected with IOAPIC 0x20 and not-advertised with
+ *     0x11 (auto), or what was asked;
+ *   - the destination takes the guest iff its policy is auto or E, and E is
+ *     quirked or its kernel has the SEOIB flags;
+ *   - taken: the guest finishes its 16 events there, and the LVR KVM gives
+ *     it has bit 24 unless E is not-advertised;
+ *   - refused: the destination exits 1 and the source, resumed, finishes its
+ *     guest itself with every count intact.
+ * Then the same move between the host and the model, when /dev/kvm is here,
+ * and the stream's bad cases against a destination reading a file.
+ */
+#include "tests/functional/qmp-harness.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <ostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using qapi::QObject;
+using qmp_test::json;
+
+constexpr uint32_t LVR_WITH_BIT24 = 0x01050014;
+constexpr uint32_t LVR_WITHOUT_BIT24 = 0x00050014;
+constexpr int GUEST_EVENTS = 16;
+constexpr int PAUSE_AFTER = 5;
+const std::string TESTDEV = "/machine/unattached/device[1]";
+
+enum class Policy { Auto, Quirked, Respected, NotAdvertised };
+
+const char *policy_name(Policy p)
+{
+    switch (p) {
+    case Policy::Auto:
+        return "auto";
+    case Policy::Quirked:
+        return "quirked";
+    case Policy::Respected:
+        return "respected";
+    case Policy::NotAdvertised:
+        return "not-advertised";
+    }
+    return "?";
+}
+
+struct Cell {
+    std::string machine;
+    int ioapic;
+    Policy source;
+    Policy destination;
+    std::string kernel; // destination kernel
+};
+
+std::string cell_name(const Cell &c)
+{
+    std::string name = c.machine + "_ioapic" + std::to_string(c.ioapic) + "_" +
+                       policy_name(c.source) + "_to_" + policy_name(c.destination) + "_" +
+                       c.kernel;
+    for (char &ch : name) {
+        if (!isalnum(static_cast<unsigned char>(ch))) {
+            ch = '_';
+        }
+    }
+    return name;
+}
+
+/// What the source runs with (design §4.4).
+Policy effective_at_source(const Cell &c)
+{
+    if (c.source != Policy::Auto) {
+        return c.source;
+    }
+    if (c.machine == "pc-q35-10.2") {
+        return Policy::Quirked;
+    }
+    return c.ioapic == 0x20 ? Policy::Respected : Policy::NotAdvertised;
+}
+
+struct Outcome {
+    bool taken;
+    uint32_t lvr; // when taken
+};
+
+/// Design §4.5, as the header says.
+Outcome expected_outcome(const Cell &c)
+{
+    Policy e = effective_at_source(c);
+    bool policy_ok = c.destination == Policy::Auto || c.destination == e;
+    bool kernel_ok = e == Policy::Quirked || c.kernel == "model";
+    return { policy_ok && kernel_ok,
+             e == Policy::NotAdvertised ? LVR_WITHOUT_BIT24 : LVR_WITH_BIT24 };
+}
+
+std::vector<Cell> matrix()
+{
+    std::vector<Cell> cells;
+    for (std::string machine : { "pc-q35-11.0", "pc-q35-10.2" }) {
+        for (int ioapic : { 0x20, 0x11 }) {
+            for (Policy source : { Policy::Auto, Policy::Quirked, Policy::Respected,
+                                   Policy::NotAdvertised }) {
+                if (source == Policy::Respected && ioapic == 0x11) {
+                    continue; // the source itself refuses to start
+                }
+                Cell base { machine, ioapic, source, Policy::Auto, "model" };
+                Policy e = effective_at_source(base);
+                Policy other = e == Policy::Quirked ? Policy::NotAdvertised : Policy::Quirked;
+                for (Policy destination : { Policy::Auto, e, other }) {
+                    for (std::string kernel : { "model", "model-6.12" }) {
+                        cells.push_back({ machine, ioapic, source, destination, kernel });
+                    }
+                }
+            }
+        }
+    }
+    return cells;
+}
+
+void PrintTo(const Cell &c, std::ostream *os)
+{
+    *os << cell_name(c);
+}
+
+std::vector<std::string> vm_args(const std::string &machine, int ioapic)
+{
+    char version[8];
+    std::snprintf(version, sizeof(version), "0x%x", ioapic);
+    return { "-M", machine, "-global", std::string("ioapic.version=") + version };
+}
+
+/// -accel kvm with `kernel` and the policy (none for auto).
+std::string accel(const std::string &kernel, Policy policy)
+{
+    std::string options = "kvm,kernel=" + kernel + ",kernel-irqchip=split";
+    if (policy != Policy::Auto) {
+        options += std::string(",seoib-policy=") + policy_name(policy);
+    }
+    return options;
+}
+
+/// The string at `obj` (a member just looked up), or "" when absent.
+std::string text(const QObject *obj)
+{
+    const std::string *s = obj ? obj->as_string() : nullptr;
+    return s ? *s : std::string();
+}
+
+QObject qom_get(qmp_test::QmpClient &qmp, const std::string &path, const std::string &prop)
+{
+    QObject reply = qmp.execute("qom-get", json("{\"path\": \"" + path +
+                                                "\", \"property\": \"" + prop + "\"}"));
+    const QObject *value = reply.get("return");
+    EXPECT_NE(value, nullptr) << qapi::to_json(reply);
+    return value ? *value : QObject();
+}
+
+std::string status_of(qmp_test::QmpClient &qmp)
+{
+    QObject reply = qmp.execute("query-status");
+    const QObject *ret = reply.get("return");
+    return ret ? text(ret->get("status")) : "";
+}
+
+/// Waits (bounded by counts of replies, not time) for the guest to finish.
+bool wait_guest_finished(qmp_test::QmpClient &qmp)
+{
+    for (int i = 0; i < 2000; ++i) {
+        if (qom_get(qmp, TESTDEV, "finished") == QObject(true)) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+}
+
+/// Waits for the event `name`, skipping others.
+bool wait_event(qmp_test::QmpClient &qmp, const std::string &name)
+{
+    for (auto it = qmp.events().begin(); it != qmp.events().end(); ++it) {
+        if (text(it->get("event")) == name) {
+            qmp.events().erase(it);
+            return true;
+        }
+    }
+    for (int i = 0; i < 100; ++i) {
+        std::optional<QObject> msg = qmp.receive();
+        if (!msg) {
+            return false;
+        }
+        if (text(msg->get("event")) == name) {
+            return true;
+        }
+        qmp.events().push_back(*msg);
+    }
+    return false;
+}
+
+struct Moved {
+    bool taken { false };
+    std::optional<int64_t> destination_lvr;
+    std::string migrate_status;
+};
+
+/// The source paused after PAUSE_AFTER events, the destination listening:
+/// migrate, then look at both.
+void migrate_once(const std::string &source_accel, const std::vector<std::string> &source_args,
+                  const std::string &dest_accel, const std::vector<std::string> &dest_args,
+                  Moved &moved)
+{
+    std::string dir = qmp_test::make_temp_dir();
+    std::string sock = dir + "/mig.sock";
+    std::vector<std::string> src_extra = source_args;
+    src_extra.insert(src_extra.end(),
+                     { "-global", "seoib-testdev.x-pause-after=" + std::to_string(PAUSE_AFTER) });
+    qmp_test::VmProcess source({ .accel = source_accel, .start_stopped = true,
+                                 .extra_args = src_extra });
+    std::vector<std::string> dst_extra = dest_args;
+    dst_extra.insert(dst_extra.end(), { "-incoming", "unix:" + sock });
+    qmp_test::VmProcess dest({ .accel = dest_accel, .start_stopped = false,
+                               .extra_args = dst_extra });
+    qmp_test::QmpClient src = source.connect();
+    src.negotiate();
+    qmp_test::QmpClient dst = dest.connect();
+    dst.negotiate();
+    EXPECT_EQ(status_of(dst), "inmigrate");
+
+    src.execute("cont");
+    ASSERT_TRUE(wait_event(src, "STOP")) << "the source's guest never paused";
+    EXPECT_EQ(qom_get(src, TESTDEV, "events-done"), QObject(int64_t { PAUSE_AFTER }));
+
+    QObject reply = src.execute("migrate", json("{\"uri\": \"unix:" + sock + "\"}"));
+    ASSERT_NE(reply.get("return"), nullptr) << qapi::to_json(reply);
+    QObject info = src.execute("query-migrate");
+    moved.migrate_status = info.get("return") ? text(info.get("return")->get("status")) : "";
+    moved.taken = moved.migrate_status == "completed";
+
+    if (moved.taken) {
+        EXPECT_EQ(status_of(src), "postmigrate");
+        ASSERT_TRUE(wait_guest_finished(dst)) << "the guest did not finish on the destination";
+        EXPECT_EQ(qom_get(dst, TESTDEV, "events-done"), QObject(int64_t { GUEST_EVENTS }));
+        // One handler entry per event: no event lost, none stormed.
+        QObject seoib = dst.execute("query-seoib");
+        const QObject *vcpus = seoib.get("return") ? seoib.get("return")->get("vcpus") : nullptr;
+        if (vcpus && vcpus->as_list() && !vcpus->as_list()->empty()) {
+            const QObject *lvr = vcpus->as_list()->front().get("lvr");
+            moved.destination_lvr = lvr ? lvr->as_int() : std::nullopt;
+        }
+    } else {
+        // The destination said no and ended; the source keeps its guest.
+        int wait_status = dest.wait();
+        EXPECT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 1)
+            << "destination wait status " << wait_status;
+        EXPECT_EQ(status_of(src), "paused");
+        src.execute("cont");
+        ASSERT_TRUE(wait_guest_finished(src)) << "the source's guest did not finish";
+        EXPECT_EQ(qom_get(src, TESTDEV, "events-done"), QObject(int64_t { GUEST_EVENTS }));
+    }
+    src.execute("quit");
+    std::remove(sock.c_str());
+    ::rmdir(dir.c_str());
+}
+
+class MigrationMatrix : public ::testing::TestWithParam<Cell> {};
+
+TEST_P(MigrationMatrix, CellBehavesAsDesignSays)
+{
+    const Cell &c = GetParam();
+    Outcome expected = expected_outcome(c);
+    Moved moved;
+
+    ASSERT_NO_FATAL_FAILURE(migrate_once(accel("model", c.source), vm_args(c.machine, c.ioapic),
+                                         accel(c.kernel, c.destination),
+                                         vm_args(c.machine, c.ioapic), moved));
+
+    EXPECT_EQ(moved.taken, expected.taken) << "query-migrate: " << moved.migrate_status;
+    if (expected.taken && moved.taken) {
+        EXPECT_EQ(moved.destination_lvr, int64_t { expected.lvr });
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Design45, MigrationMatrix, ::testing::ValuesIn(matrix()),
+                         [](const ::testing::TestParamInfo<Cell> &info) {
+                             return cell_name(info.param);
+                         });
+
+TEST(MigrationIoapic, DestinationWithAnotherIoapicVersionRefuses)
+{
+    Moved moved;
+    ASSERT_NO_FATAL_FAILURE(migrate_once(accel("model", Policy::Auto), vm_args("pc-q35-11.0", 0x11),
+                                         accel("model", Policy::Auto),
+                                         vm_args("pc-q35-11.0", 0x20), moved));
+
+    EXPECT_FALSE(moved.taken);
+}
+
+// --- Between the host and the model ----------------------------------------
+
+struct Move {
+    const char *name;
+    const char *from;
+    const char *to;
+};
+
+class MigrationAcrossBackends : public ::testing::TestWithParam<Move> {};
+
+TEST_P(MigrationAcrossBackends, GuestFinishesOnTheOtherBackend)
+{
+    if (!qmp_test::host_kvm_available()) {
+        GTEST_SKIP() << "/dev/kvm cannot be opened here";
+    }
+    const Move &m = GetParam();
+    Moved moved;
+
+    ASSERT_NO_FATAL_FAILURE(migrate_once(accel(m.from, Policy::Auto), vm_args("pc-q35-11.0", 0x20),
+                                         accel(m.to, Policy::Auto), vm_args("pc-q35-11.0", 0x20),
+                                         moved));
+
+    EXPECT_TRUE(moved.taken) << moved.migrate_status;
+    EXPECT_EQ(moved.destination_lvr, int64_t { LVR_WITH_BIT24 });
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MigrationAcrossBackends,
+                         ::testing::Values(Move { "host_to_model", "host", "model" },
+                                           Move { "model_to_host", "model", "host" },
+                                           Move { "host_to_host", "host", "host" }),
+                         [](const ::testing::TestParamInfo<Move> &info) {
+                             return std::string(info.param.name);
+                         });
+
+// --- Streams from a file ---------------------------------------------------
+
+class MigrationFile : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        m_dir = qmp_test::make_temp_dir();
+        m_stream = m_dir + "/stream";
+        qmp_test::VmProcess source({ .start_stopped = true,
+                                     .extra_args = { "-global", "seoib-testdev.x-pause-after=5" } });
+        qmp_test::QmpClient src = source.connect();
+        src.negotiate();
+        src.execute("cont");
+        ASSERT_TRUE(wait_event(src, "STOP"));
+        src.execute("migrate", json("{\"uri\": \"file:" + m_stream + "\"}"));
+        QObject info = src.execute("query-migrate");
+        ASSERT_NE(info.get("return"), nullptr);
+        ASSERT_EQ(text(info.get("return")->get("status")), "completed");
+        src.execute("quit");
+        std::ifstream in(m_stream, std::ios::binary);
+        m_bytes.assign(std::istreambuf_iterator<char>(in), {});
+        ASSERT_GT(m_bytes.size(), 1000U);
+    }
+    void TearDown() override
+    {
+        std::remove(m_stream.c_str());
+        std::remove((m_dir + "/bad").c_str());
+        ::rmdir(m_dir.c_str());
+    }
+
+    /// A destination without a monitor reading `bytes` from a file.
+    qmp_test::ExitResult load(const std::string &bytes,
+                              std::vector<std::string> extra = {})
+    {
+        std::string path = m_dir + "/bad";
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+        std::vector<std::string> args = { "-nodefaults", "-display", "none", "-M", "q35",
+                                          "-accel", std::string(qmp_test::MODEL_ACCEL) };
+        args.insert(args.end(), extra.begin(), extra.end());
+        args.insert(args.end(), { "-incoming", "file:" + path });
+        return qmp_test::run_vm_to_exit(args);
+    }
+
+    static bool exited_with(const qmp_test::ExitResult &r, int code)
+    {
+        return WIFEXITED(r.status) && WEXITSTATUS(r.status) == code;
+    }
+
+    std::string m_dir;
+    std::string m_stream;
+    std::string m_bytes;
+};
+
+TEST_F(MigrationFile, WholeStreamFromAFileFinishesTheGuest)
+{
+    qmp_test::ExitResult r = load(m_bytes);
+
+    EXPECT_TRUE(exited_with(r, 0)) << r.stderr_text;
+}
+
+TEST_F(MigrationFile, WrongMagicIsAClearError)
+{
+    std::string bytes = m_bytes;
+    bytes[0] = 'X';
+
+    qmp_test::ExitResult r = load(bytes);
+
+    EXPECT_TRUE(exited_with(r, 1));
+    EXPECT_NE(r.stderr_text.find("seoib-vm: load of migration failed: "), std::string::npos)
+        << r.stderr_text;
+}
+
+TEST_F(MigrationFile, OtherMachineTypeGivesQemusError)
+{
+    qmp_test::ExitResult r = load(m_bytes, { "-M", "pc-q35-10.2" });
+
+    EXPECT_TRUE(exited_with(r, 1));
+    EXPECT_NE(r.stderr_text.find("Machine type received is 'pc-q35-11.0' and local is "
+                                 "'pc-q35-10.2'"),
+              std::string::npos)
+        << r.stderr_text;
+}
+
+TEST_F(MigrationFile, TruncatedStreamsFailCleanly)
+{
+    // A spread of cut points through the header, the RAM and the devices.
+    for (size_t cut : { size_t { 0 }, size_t { 3 }, size_t { 9 }, size_t { 40 },
+                        m_bytes.size() / 3, m_bytes.size() / 2, m_bytes.size() - 200,
+                        m_bytes.size() - 2 }) {
+        qmp_test::ExitResult r = load(m_bytes.substr(0, cut));
+
+        EXPECT_TRUE(exited_with(r, 1)) << "cut at " << cut << ": " << r.stderr_text;
+        EXPECT_NE(r.stderr_text.find("load of migration failed"), std::string::npos)
+            << "cut at " << cut << ": " << r.stderr_text;
+    }
+}
+
+TEST_F(MigrationFile, ExplicitOtherPolicyNamesBoth)
+{
+    qmp_test::ExitResult r = load(m_bytes, { "-accel", accel("model", Policy::Quirked) });
+
+    EXPECT_TRUE(exited_with(r, 1));
+    EXPECT_NE(r.stderr_text.find("the source runs its guest with seoib-policy=respected but "
+                                 "this VM has seoib-policy=quirked"),
+              std::string::npos)
+        << r.stderr_text;
+}
+
+TEST(MigrationUri, UnknownProtocolIsRefusedAtStartUp)
+{
+    qmp_test::ExitResult r = qmp_test::run_vm_to_exit(
+        { "-M", "q35", "-accel", std::string(qmp_test::MODEL_ACCEL), "-incoming", "bogus:x" });
+
+    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
+    EXPECT_NE(r.stderr_text.find("unknown migration protocol: bogus:x"), std::string::npos)
+        << r.stderr_text;
+}
+
+} // namespace
