@@ -84,6 +84,9 @@ public:
         if (m_guest_source != 0) {
             g_source_remove(m_guest_source);
         }
+        if (m_live && m_live->source != 0) {
+            g_source_remove(m_live->source);
+        }
         if (m_incoming_source != 0) {
             g_source_remove(m_incoming_source);
         }
@@ -173,9 +176,13 @@ public:
         m_migration_start = std::chrono::steady_clock::now();
         m_migration_error.reset();
         m_save_stats.reset();
+        m_passes = 0;
         set_migration_status(qapi::MigrationStatus::Setup);
         const qapi::RunState resume_to = m_state;
         const bool was_running = m_state == qapi::RunState::Running;
+        if (was_running) {
+            return start_live(std::move(channel));
+        }
         // Stop-and-copy: the guest stops between two of its events.
         set_state(qapi::RunState::FinishMigrate);
         if (was_running) {
@@ -226,8 +233,12 @@ public:
 
     qapi::Result<void> migrate_cancel() override
     {
-        // The save runs to its end inside `migrate`: nothing is ever in
-        // flight when a command can arrive.
+        // Only a live pre-copy is ever in flight when a command arrives.
+        if (m_live) {
+            g_source_remove(m_live->source);
+            finish_live(qapi::Error("migration was cancelled"), true);
+            set_migration_status(qapi::MigrationStatus::Cancelled);
+        }
         return {};
     }
 
@@ -241,6 +252,8 @@ public:
         if (m_migration_status == qapi::MigrationStatus::Completed ||
             m_migration_status == qapi::MigrationStatus::Failed) {
             info.total_time = m_total_time_ms;
+        } else {
+            info.total_time = elapsed_ms(m_migration_start);
         }
         if (m_migration_status == qapi::MigrationStatus::Completed) {
             info.downtime = m_downtime_ms;
@@ -251,14 +264,14 @@ public:
             const double seconds = std::max<double>(m_total_time_ms, 1) / 1000.0;
             info.ram = qapi::MigrationStats {
                 .transferred = static_cast<int64_t>(s.bytes),
-                .remaining = 0,
+                .remaining = static_cast<int64_t>(m_live ? m_pending : 0),
                 .total = static_cast<int64_t>(s.ram_total),
                 .duplicate = static_cast<int64_t>(s.ram.zero_pages),
                 .normal = static_cast<int64_t>(s.ram.normal_pages),
                 .normal_bytes = static_cast<int64_t>(s.ram.normal_pages * 4096),
                 .dirty_pages_rate = 0,
                 .mbps = static_cast<double>(s.bytes) * 8 / 1e6 / seconds,
-                .dirty_sync_count = 1,
+                .dirty_sync_count = static_cast<int64_t>(std::max<uint64_t>(m_passes, 1)),
                 .page_size = 4096,
             };
         }
@@ -298,6 +311,117 @@ public:
     }
 
 private:
+    /// A pre-copy in progress: RAM is sent from the main loop, between the
+    /// guest's events, until what is left fits the downtime limit.
+    struct LiveMigration {
+        migration::Channel channel;
+        std::unique_ptr<migration::FdWriter> writer;
+        std::unique_ptr<OutgoingMigration> save;
+        unsigned source { 0 };
+        /// The pages of the current pass are all sent.
+        bool pass_sent { false };
+    };
+
+    /// Pages per main-loop iteration: a hundredth of a second of the
+    /// bandwidth limit, at least one page.
+    uint64_t bytes_per_iteration() const
+    {
+        return std::max<uint64_t>(4096, m_max_bandwidth / 100);
+    }
+
+    qapi::Result<void> start_live(migration::Channel channel)
+    {
+        auto live = std::make_unique<LiveMigration>();
+        live->channel = std::move(channel);
+        live->writer = std::make_unique<migration::FdWriter>(live->channel.fd());
+        auto save = OutgoingMigration::start(m_vm, *live->writer, bytes_per_iteration());
+        if (!save) {
+            m_migration_error = save.error().message();
+            set_migration_status(qapi::MigrationStatus::Failed);
+            return save.release_error();
+        }
+        live->save = save.release_value();
+        set_migration_status(qapi::MigrationStatus::Active);
+        live->source = g_idle_add(&RunPhase::on_live_migration, this);
+        m_live = std::move(live);
+        return {};
+    }
+
+    static gboolean on_live_migration(gpointer data)
+    {
+        auto *phase = static_cast<RunPhase *>(data);
+        phase->live_step();
+        return phase->m_live ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+    }
+
+    void live_step()
+    {
+        LiveMigration &live = *m_live;
+        if (!live.pass_sent && m_state == qapi::RunState::Running) {
+            auto sent = live.save->iterate();
+            if (!sent) {
+                finish_live(sent.release_error(), true);
+                return;
+            }
+            live.pass_sent = sent.value();
+            return;
+        }
+        // A pass is out: sync the dirty log (QEMU's migration_bitmap_sync,
+        // one MIGRATION_PASS each) and see whether the rest fits.
+        const uint64_t passes_before = live.save->passes();
+        m_pending = live.save->pending();
+        for (uint64_t pass = passes_before + 1; pass <= live.save->passes(); ++pass) {
+            m_monitor->emit_event(qapi::qapi_event_migration_pass(static_cast<int64_t>(pass)));
+        }
+        m_passes = live.save->passes();
+        const uint64_t fits = m_max_bandwidth / 1000 * m_downtime_limit;
+        if (m_pending > fits && m_state == qapi::RunState::Running) {
+            live.pass_sent = false;
+            return;
+        }
+        // Stop-and-copy of what is left.
+        const bool was_running = m_state == qapi::RunState::Running;
+        set_state(qapi::RunState::FinishMigrate);
+        if (was_running) {
+            m_monitor->emit_event(qapi::qapi_event_stop());
+        }
+        auto downtime_start = std::chrono::steady_clock::now();
+        qapi::Result<void> done = [&]() -> qapi::Result<void> {
+            m_save_stats = TRY(live.save->complete());
+            TRY(live.writer->flush());
+            live.channel.finish_sending();
+            if (live.channel.bidirectional() &&
+                !TRY(migration::receive_return_path_shut(live.channel.fd(), RETURN_PATH_TIMEOUT))) {
+                return qapi::Error("the destination could not load the guest (it says why)");
+            }
+            return live.channel.close();
+        }();
+        m_downtime_ms = elapsed_ms(downtime_start);
+        finish_live(std::move(done), was_running);
+    }
+
+    void finish_live(qapi::Result<void> result, bool resume)
+    {
+        if (!m_save_stats && m_live) {
+            m_save_stats = m_live->save->stats();
+        }
+        m_live.reset();
+        m_total_time_ms = elapsed_ms(m_migration_start);
+        if (result) {
+            set_migration_status(qapi::MigrationStatus::Completed);
+            set_state(qapi::RunState::Postmigrate);
+            return;
+        }
+        m_migration_error = result.error().message();
+        fmt::print(stderr, "{}: migration failed: {}\n", PROGRAM_NAME, *m_migration_error);
+        set_migration_status(qapi::MigrationStatus::Failed);
+        if (resume) {
+            set_state(qapi::RunState::Running);
+            m_monitor->emit_event(qapi::qapi_event_resume());
+            schedule_guest();
+        }
+    }
+
     void set_migration_status(qapi::MigrationStatus status)
     {
         m_migration_status = status;
@@ -463,6 +587,9 @@ private:
     bool m_autostart { true };
     bool m_came_in { false };
     std::optional<migration::Listener> m_listener;
+    std::unique_ptr<LiveMigration> m_live;
+    uint64_t m_passes { 0 };
+    uint64_t m_pending { 0 };
     std::optional<migration::Channel> m_incoming_channel;
     unsigned m_incoming_source { 0 };
     // QEMU's termination signals (os_setup_signal_handling).

@@ -163,19 +163,137 @@ private:
 
 } // namespace
 
+/// QEMU's cpu_synchronize_all_states(): the vCPUs' registers into the CPU
+/// objects, whose "cpu" sections then carry them.
+qapi::Result<void> synchronize_cpus(VmSections &sections)
+{
+    for (const auto &cpu : sections.machine().cpus()) {
+        cpu->migrated_env() = TRY(sections.kvm().get_vcpu_state(*cpu));
+    }
+    return {};
+}
+
 qapi::Result<VmSaveStats> save_vm_state(Vm &vm, migration::StreamWriter &f)
 {
     std::unique_ptr<VmSections> sections = TRY(VmSections::create(vm, false));
-    // QEMU's cpu_synchronize_all_states(): the vCPUs' registers into the
-    // CPU objects, whose "cpu" sections then carry them.
-    for (const auto &cpu : sections->machine().cpus()) {
-        cpu->migrated_env() = TRY(sections->kvm().get_vcpu_state(*cpu));
-    }
+    TRY(synchronize_cpus(*sections));
     const uint64_t before = f.transferred();
     TRY(sections->savevm().save_state(f, vm.machine().machine_class().machine_name));
     return VmSaveStats { .ram = sections->ram().stats(),
                          .ram_total = sections->ram().total_bytes(),
                          .bytes = f.transferred() - before };
+}
+
+/// KVM's dirty log of the guest RAM slot, as RAM's dirty bitmap wants it.
+class KvmDirtyLog final : public migration::DirtyBitmapProvider {
+public:
+    explicit KvmDirtyLog(accel::kvm::Vm &vm)
+        : m_vm(vm)
+    {
+    }
+    void sync_dirty(size_t, const migration::RAMBlock &, std::vector<bool> &dirty) override
+    {
+        ++syncs;
+        auto log = m_vm.get_dirty_log(hw::x86::BOOT_RAM_SLOT);
+        if (!log) {
+            // Without a log every page counts as dirty: nothing is missed.
+            error = log.error().message();
+            std::fill(dirty.begin(), dirty.end(), true);
+            return;
+        }
+        for (size_t page = 0; page < dirty.size(); ++page) {
+            if (log.value().test(page)) {
+                dirty[page] = true;
+            }
+        }
+    }
+
+    uint64_t syncs { 0 };
+    std::optional<std::string> error;
+
+private:
+    accel::kvm::Vm &m_vm;
+};
+
+struct OutgoingMigration::Parts {
+    std::unique_ptr<VmSections> sections;
+    std::unique_ptr<KvmDirtyLog> dirty;
+    std::unique_ptr<migration::RAMState> ram;
+    migration::SaveVM *savevm { nullptr };
+    hw::x86::GuestRam *guest_ram { nullptr };
+    std::string machine_type;
+};
+
+qapi::Result<std::unique_ptr<OutgoingMigration>>
+OutgoingMigration::start(Vm &vm, migration::StreamWriter &f, uint64_t bytes_per_iteration)
+{
+    auto parts = std::make_unique<Parts>();
+    parts->sections = TRY(VmSections::create(vm, false));
+    parts->guest_ram = TRY(vm.guest_ram());
+    accel::kvm::Vm &kvm_vm = parts->sections->kvm().vm();
+    parts->dirty = std::make_unique<KvmDirtyLog>(kvm_vm);
+    // RAM with the dirty log behind it, in place of the stopped-guest one.
+    parts->sections->savevm().unregister(migration::RAM_SECTION_IDSTR, 0);
+    std::span<std::byte> bytes = parts->guest_ram->bytes();
+    parts->ram = std::make_unique<migration::RAMState>(
+        std::vector<migration::RAMBlock> { migration::RAMBlock {
+            std::string(RAM_BLOCK_NAME), { reinterpret_cast<uint8_t *>(bytes.data()), bytes.size() } } },
+        parts->dirty.get());
+    parts->ram->set_max_iterate_bytes(bytes_per_iteration);
+    TRY(parts->ram->register_with(parts->sections->savevm()));
+    parts->savevm = &parts->sections->savevm();
+    parts->machine_type = vm.machine().machine_class().machine_name;
+    TRY(kvm_vm.set_user_memory_region(hw::x86::BOOT_RAM_SLOT, 0, bytes,
+                                      accel::kvm::KVM_MEM_LOG_DIRTY_PAGES));
+    std::unique_ptr<OutgoingMigration> out(new OutgoingMigration(std::move(parts), f));
+    out->m_start_bytes = f.transferred();
+    TRY(out->m_parts->savevm->save_header(f, out->m_parts->machine_type));
+    TRY(out->m_parts->savevm->save_setup(f));
+    return out;
+}
+
+OutgoingMigration::OutgoingMigration(std::unique_ptr<Parts> parts, migration::StreamWriter &f)
+    : m_parts(std::move(parts))
+    , m_f(f)
+{
+}
+
+OutgoingMigration::~OutgoingMigration()
+{
+    // Logging off again; a failure leaves only a log nobody reads.
+    std::span<std::byte> bytes = m_parts->guest_ram->bytes();
+    (void)m_parts->sections->kvm().vm().set_user_memory_region(hw::x86::BOOT_RAM_SLOT, 0, bytes, 0);
+}
+
+qapi::Result<bool> OutgoingMigration::iterate()
+{
+    bool sent_all = TRY(m_parts->savevm->save_iterate(m_f));
+    TRY(m_f.flush());
+    if (m_parts->dirty->error) {
+        return qapi::Error::format("KVM's dirty log: {}", *m_parts->dirty->error);
+    }
+    return sent_all;
+}
+
+uint64_t OutgoingMigration::pending()
+{
+    uint64_t bytes = m_parts->savevm->pending_exact();
+    m_passes = m_parts->dirty->syncs;
+    return bytes;
+}
+
+qapi::Result<VmSaveStats> OutgoingMigration::complete()
+{
+    TRY(synchronize_cpus(*m_parts->sections));
+    TRY(m_parts->savevm->save_complete(m_f));
+    return stats();
+}
+
+VmSaveStats OutgoingMigration::stats() const
+{
+    return VmSaveStats { .ram = m_parts->ram->stats(),
+                         .ram_total = m_parts->ram->total_bytes(),
+                         .bytes = m_f.transferred() - m_start_bytes };
 }
 
 qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f)

@@ -22,6 +22,7 @@
 #include "qapi/result.h"
 
 #include <cstdint>
+#include <memory>
 
 namespace sysemu {
 
@@ -36,6 +37,42 @@ struct VmSaveStats {
 
 /// Writes the whole state of `vm` (its guest stopped) to `f`.
 qapi::Result<VmSaveStats> save_vm_state(Vm &vm, migration::StreamWriter &f);
+
+/// A live (pre-copy) save, in steps a main loop calls while the guest
+/// runs (QEMU's migration thread): start() writes the header and RAM's
+/// setup and turns KVM's dirty log on; iterate() sends up to its budget of
+/// pages; once pending() fits the downtime the caller stops the guest and
+/// calls complete(), which reads the vCPUs and writes the rest.  Dirty
+/// logging ends with the object.
+class OutgoingMigration {
+public:
+    static qapi::Result<std::unique_ptr<OutgoingMigration>>
+    start(Vm &vm, migration::StreamWriter &f, uint64_t bytes_per_iteration);
+    ~OutgoingMigration();
+    OutgoingMigration(const OutgoingMigration &) = delete;
+    OutgoingMigration &operator=(const OutgoingMigration &) = delete;
+
+    /// One PART section of RAM, within the budget; true when every page
+    /// of the current pass has been sent.
+    qapi::Result<bool> iterate();
+    /// Syncs the dirty log -- the start of a new pass -- and returns the
+    /// bytes of RAM it makes dirty.  Call when a pass has been sent.
+    uint64_t pending();
+    /// Dirty-log syncs so far (QEMU's dirty-sync-count: passes).
+    uint64_t passes() const { return m_passes; }
+    /// With the guest stopped.
+    qapi::Result<VmSaveStats> complete();
+    VmSaveStats stats() const;
+
+private:
+    struct Parts;
+    explicit OutgoingMigration(std::unique_ptr<Parts> parts, migration::StreamWriter &f);
+
+    std::unique_ptr<Parts> m_parts;
+    migration::StreamWriter &m_f;
+    uint64_t m_start_bytes { 0 };
+    uint64_t m_passes { 0 };
+};
 
 /// Reads a stream into `vm` (built with -incoming: its policy pending),
 /// then applies the source's policy and puts the vCPUs' state.  Errors
