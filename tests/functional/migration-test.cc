@@ -415,6 +415,18 @@ INSTANTIATE_TEST_SUITE_P(Backends, LiveMigration,
 
 // --- Streams from a file ---------------------------------------------------
 
+/// The run ended with status 1 and said `text` on stderr.
+::testing::AssertionResult failed_saying(const qmp_test::ExitResult &r, std::string_view text)
+{
+    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 1) {
+        return ::testing::AssertionFailure() << "wait status " << r.status << ": " << r.stderr_text;
+    }
+    if (r.stderr_text.find(text) == std::string::npos) {
+        return ::testing::AssertionFailure() << "no \"" << text << "\" in: " << r.stderr_text;
+    }
+    return ::testing::AssertionSuccess();
+}
+
 class MigrationFile : public ::testing::Test {
 protected:
     void SetUp() override
@@ -480,20 +492,15 @@ TEST_F(MigrationFile, WrongMagicIsAClearError)
 
     qmp_test::ExitResult r = load(bytes);
 
-    EXPECT_TRUE(exited_with(r, 1));
-    EXPECT_NE(r.stderr_text.find("seoib-vm: load of migration failed: "), std::string::npos)
-        << r.stderr_text;
+    EXPECT_TRUE(failed_saying(r, "seoib-vm: load of migration failed: "));
 }
 
 TEST_F(MigrationFile, OtherMachineTypeGivesQemusError)
 {
     qmp_test::ExitResult r = load(m_bytes, { "-M", "pc-q35-10.2" });
 
-    EXPECT_TRUE(exited_with(r, 1));
-    EXPECT_NE(r.stderr_text.find("Machine type received is 'pc-q35-11.0' and local is "
-                                 "'pc-q35-10.2'"),
-              std::string::npos)
-        << r.stderr_text;
+    EXPECT_TRUE(
+        failed_saying(r, "Machine type received is 'pc-q35-11.0' and local is 'pc-q35-10.2'"));
 }
 
 TEST_F(MigrationFile, TruncatedStreamsFailCleanly)
@@ -504,9 +511,7 @@ TEST_F(MigrationFile, TruncatedStreamsFailCleanly)
                         m_bytes.size() - 2 }) {
         qmp_test::ExitResult r = load(m_bytes.substr(0, cut));
 
-        EXPECT_TRUE(exited_with(r, 1)) << "cut at " << cut << ": " << r.stderr_text;
-        EXPECT_NE(r.stderr_text.find("load of migration failed"), std::string::npos)
-            << "cut at " << cut << ": " << r.stderr_text;
+        EXPECT_TRUE(failed_saying(r, "load of migration failed")) << "cut at " << cut;
     }
 }
 
@@ -514,11 +519,8 @@ TEST_F(MigrationFile, ExplicitOtherPolicyNamesBoth)
 {
     qmp_test::ExitResult r = load(m_bytes, { "-accel", accel("model", Policy::Quirked) });
 
-    EXPECT_TRUE(exited_with(r, 1));
-    EXPECT_NE(r.stderr_text.find("the source runs its guest with seoib-policy=respected but "
-                                 "this VM has seoib-policy=quirked"),
-              std::string::npos)
-        << r.stderr_text;
+    EXPECT_TRUE(failed_saying(r, "the source runs its guest with seoib-policy=respected but "
+                                 "this VM has seoib-policy=quirked"));
 }
 
 TEST(MigrationUri, UnknownProtocolIsRefusedAtStartUp)
@@ -526,9 +528,7 @@ TEST(MigrationUri, UnknownProtocolIsRefusedAtStartUp)
     qmp_test::ExitResult r = qmp_test::run_vm_to_exit(
         { "-M", "q35", "-accel", std::string(qmp_test::MODEL_ACCEL), "-incoming", "bogus:x" });
 
-    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
-    EXPECT_NE(r.stderr_text.find("unknown migration protocol: bogus:x"), std::string::npos)
-        << r.stderr_text;
+    EXPECT_TRUE(failed_saying(r, "unknown migration protocol: bogus:x"));
 }
 
 } // namespace

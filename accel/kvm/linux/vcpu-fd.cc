@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <concepts>
+#include <type_traits>
 
 namespace accel::kvm::host {
 
@@ -16,51 +18,65 @@ namespace {
 
 static_assert(sizeof(LapicState::regs) == sizeof(kvm_lapic_state::regs));
 
-Segment segment_from_kvm(const kvm_segment &s)
+// Sregs and struct kvm_sregs hold the same fields under the same names;
+// pair_sregs() is the one list of them, walked in either direction.
+/// A register: uint64_t on our side, __u64 (unsigned long long) on theirs.
+template <std::integral To, std::integral From>
+void copy_field(To &to, From from)
 {
-    return Segment {
-        .base = s.base,
-        .limit = s.limit,
-        .selector = s.selector,
-        .type = s.type,
-        .present = s.present,
-        .dpl = s.dpl,
-        .db = s.db,
-        .s = s.s,
-        .l = s.l,
-        .g = s.g,
-        .avl = s.avl,
-        .unusable = s.unusable,
-    };
+    static_assert(sizeof(To) == sizeof(From));
+    to = from;
 }
 
-kvm_segment segment_to_kvm(const Segment &from)
+template <typename To, typename From>
+    requires(std::is_same_v<To, Segment> || std::is_same_v<To, kvm_segment>)
+void copy_field(To &to, const From &from)
 {
-    return kvm_segment {
-        .base = from.base,
-        .limit = from.limit,
-        .selector = from.selector,
-        .type = from.type,
-        .present = from.present,
-        .dpl = from.dpl,
-        .db = from.db,
-        .s = from.s,
-        .l = from.l,
-        .g = from.g,
-        .avl = from.avl,
-        .unusable = from.unusable,
-        .padding = 0,
-    };
+    to.base = from.base;
+    to.limit = from.limit;
+    to.selector = from.selector;
+    to.type = from.type;
+    to.present = from.present;
+    to.dpl = from.dpl;
+    to.db = from.db;
+    to.s = from.s;
+    to.l = from.l;
+    to.g = from.g;
+    to.avl = from.avl;
+    to.unusable = from.unusable;
 }
 
-DescriptorTable table_from_kvm(const kvm_dtable &t)
+template <typename To, typename From>
+    requires(std::is_same_v<To, DescriptorTable> || std::is_same_v<To, kvm_dtable>)
+void copy_field(To &to, const From &from)
 {
-    return DescriptorTable { .base = t.base, .limit = t.limit };
+    to.base = from.base;
+    to.limit = from.limit;
 }
 
-kvm_dtable table_to_kvm(const DescriptorTable &t)
+template <typename Ours, typename Theirs, typename Visit>
+void pair_sregs(Ours &ours, Theirs &theirs, Visit visit)
 {
-    return kvm_dtable { .base = t.base, .limit = t.limit, .padding = {} };
+    visit(ours.cs, theirs.cs);
+    visit(ours.ds, theirs.ds);
+    visit(ours.es, theirs.es);
+    visit(ours.fs, theirs.fs);
+    visit(ours.gs, theirs.gs);
+    visit(ours.ss, theirs.ss);
+    visit(ours.tr, theirs.tr);
+    visit(ours.ldt, theirs.ldt);
+    visit(ours.gdt, theirs.gdt);
+    visit(ours.idt, theirs.idt);
+    visit(ours.cr0, theirs.cr0);
+    visit(ours.cr2, theirs.cr2);
+    visit(ours.cr3, theirs.cr3);
+    visit(ours.cr4, theirs.cr4);
+    visit(ours.cr8, theirs.cr8);
+    visit(ours.efer, theirs.efer);
+    visit(ours.apic_base, theirs.apic_base);
+    for (size_t i = 0; i < ours.interrupt_bitmap.size(); ++i) {
+        visit(ours.interrupt_bitmap[i], theirs.interrupt_bitmap[i]);
+    }
 }
 
 } // namespace
@@ -226,54 +242,15 @@ qapi::Result<Sregs> LinuxVcpu::get_sregs()
     kvm_sregs s {};
     // SAFETY: the kernel writes struct kvm_sregs into `s`.
     TRY(kvm_ioctl(m_fd.get(), KVM_GET_SREGS, &s, "KVM_GET_SREGS"));
-    Sregs sregs {
-        .cs = segment_from_kvm(s.cs),
-        .ds = segment_from_kvm(s.ds),
-        .es = segment_from_kvm(s.es),
-        .fs = segment_from_kvm(s.fs),
-        .gs = segment_from_kvm(s.gs),
-        .ss = segment_from_kvm(s.ss),
-        .tr = segment_from_kvm(s.tr),
-        .ldt = segment_from_kvm(s.ldt),
-        .gdt = table_from_kvm(s.gdt),
-        .idt = table_from_kvm(s.idt),
-        .cr0 = s.cr0,
-        .cr2 = s.cr2,
-        .cr3 = s.cr3,
-        .cr4 = s.cr4,
-        .cr8 = s.cr8,
-        .efer = s.efer,
-        .apic_base = s.apic_base,
-    };
-    std::copy(std::begin(s.interrupt_bitmap), std::end(s.interrupt_bitmap),
-              sregs.interrupt_bitmap.begin());
+    Sregs sregs;
+    pair_sregs(sregs, s, [](auto &ours, const auto &theirs) { copy_field(ours, theirs); });
     return sregs;
 }
 
 qapi::Result<void> LinuxVcpu::set_sregs(const Sregs &sregs)
 {
-    kvm_sregs s {
-        .cs = segment_to_kvm(sregs.cs),
-        .ds = segment_to_kvm(sregs.ds),
-        .es = segment_to_kvm(sregs.es),
-        .fs = segment_to_kvm(sregs.fs),
-        .gs = segment_to_kvm(sregs.gs),
-        .ss = segment_to_kvm(sregs.ss),
-        .tr = segment_to_kvm(sregs.tr),
-        .ldt = segment_to_kvm(sregs.ldt),
-        .gdt = table_to_kvm(sregs.gdt),
-        .idt = table_to_kvm(sregs.idt),
-        .cr0 = sregs.cr0,
-        .cr2 = sregs.cr2,
-        .cr3 = sregs.cr3,
-        .cr4 = sregs.cr4,
-        .cr8 = sregs.cr8,
-        .efer = sregs.efer,
-        .apic_base = sregs.apic_base,
-        .interrupt_bitmap = {},
-    };
-    std::copy(sregs.interrupt_bitmap.begin(), sregs.interrupt_bitmap.end(),
-              std::begin(s.interrupt_bitmap));
+    kvm_sregs s {};
+    pair_sregs(sregs, s, [](const auto &ours, auto &theirs) { copy_field(theirs, ours); });
     // SAFETY: the kernel reads struct kvm_sregs from `s`.
     TRY(kvm_ioctl(m_fd.get(), KVM_SET_SREGS, &s, "KVM_SET_SREGS"));
     return {};
