@@ -62,6 +62,7 @@ public:
     qapi::Result<void> set_sregs(const Sregs &sregs) override;
     qapi::Result<VcpuExit> run() override;
     void complete_io_in(uint32_t value) override;
+    void complete_mmio_read(uint64_t value) override;
 
 private:
     struct PendingIn {
@@ -78,6 +79,8 @@ private:
     std::chrono::nanoseconds m_run_timeout;
     RunWatchdog m_watchdog;
     std::optional<PendingIn> m_pending_in;
+    /// The length of an MMIO read waiting for complete_mmio_read().
+    std::optional<size_t> m_pending_mmio_read;
 };
 
 } // namespace accel::kvm::host
