@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -76,16 +77,23 @@ private:
 qapi::Result<std::vector<uint8_t>> read_file(const std::string &path,
                                              std::string_view what)
 {
+    // QEMU's texts: "could not open kernel file 'F': ..." when open()
+    // fails, "could not load kernel 'F': ..." when reading does.
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         return qapi::Error::format("could not open {} file '{}': {}", what,
                                    path, std::strerror(errno));
     }
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        return qapi::Error::format("could not load {} '{}': {}", what, path,
+                                   std::strerror(ec ? ec.value() : EISDIR));
+    }
     std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)),
                               std::istreambuf_iterator<char>());
     if (in.bad()) {
         return qapi::Error::format("could not load {} '{}': {}", what, path,
-                                   std::strerror(errno));
+                                   std::strerror(EIO));
     }
     return data;
 }
@@ -271,6 +279,18 @@ struct PcRam {
 qapi::Result<int> boot_and_run(Vm &vm, const KernelBootOptions &opts,
                                std::FILE *err)
 {
+    // Everything about the files is checked first, before the vCPU runs
+    // and whatever the machine.
+    const std::vector<uint8_t> image = TRY(read_file(opts.kernel, "kernel"));
+    hw::x86::MultibootKernel kernel = TRY(hw::x86::parse_multiboot(image));
+    for (const std::string &w : kernel.warnings) {
+        fmt::print(err, "{}: warning: {}\n", PROGRAM_NAME, w);
+    }
+    hw::x86::MultibootBootInfo info;
+    info.cmdline = opts.kernel + " " + opts.append;
+    info.modules = TRY(read_modules(opts.initrd));
+    info.memory = hw::x86::q35_memory_layout(opts.ram_size);
+
     auto *kvm = qom::dyn_cast<KVMAccel>(&vm.accel());
     auto *machine = qom::dyn_cast<hw::x86::X86MachineState>(&vm.machine());
     if (kvm == nullptr || machine == nullptr || machine->cpus().empty()) {
@@ -292,16 +312,6 @@ qapi::Result<int> boot_and_run(Vm &vm, const KernelBootOptions &opts,
             machine->cpus().size());
     }
 
-    // Everything about the files is checked before the vCPU runs.
-    const std::vector<uint8_t> image = TRY(read_file(opts.kernel, "kernel"));
-    hw::x86::MultibootKernel kernel = TRY(hw::x86::parse_multiboot(image));
-    for (const std::string &w : kernel.warnings) {
-        fmt::print(err, "{}: warning: {}\n", PROGRAM_NAME, w);
-    }
-    hw::x86::MultibootBootInfo info;
-    info.cmdline = opts.kernel + " " + opts.append;
-    info.modules = TRY(read_modules(opts.initrd));
-    info.memory = hw::x86::q35_memory_layout(opts.ram_size);
 
     PcRam ram;
     ram.below_4g = TRY(hw::x86::GuestRam::create(

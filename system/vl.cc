@@ -694,10 +694,12 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
         if (o.name == "type") {
             continue;
         }
-        if (o.name == "kernel-irqchip") {
+        // QEMU takes the old underscore spelling too (kvm-unit-tests'
+        // x86/run passes kernel_irqchip=split).
+        if (o.name == "kernel-irqchip" || o.name == "kernel_irqchip") {
             ctx.globals().register_sugar(
                 accel::kvm::TYPE_KVM_ACCEL, "kernel-irqchip", o.value,
-                fmt::format("-machine kernel-irqchip={}", o.value));
+                fmt::format("-machine {}={}", o.name, o.value));
         } else if (o.name == "accel") {
             if (o.value != "kvm") {
                 return qapi::Error::format("invalid accelerator {}", o.value);
@@ -836,7 +838,8 @@ int vm_main(std::span<const std::string_view> args)
     }
     // -device help
     for (const auto &[opts, where] : cl.devices) {
-        if (opts.get("driver") == "help" || opts.get("driver") == "?") {
+        if (opts.get("driver") == "help" || opts.get("driver") == "?" ||
+            (opts.has_help() && opts.get("driver").value_or("").empty())) {
             print_device_list(*types);
             return 0;
         }
