@@ -33,6 +33,9 @@ void FWCfgIoState::register_properties(qom::ObjectClass &oc)
 {
     oc.add_property(qom::make_property(
         qom::prop("iobase", &FWCfgIoState::m_iobase).default_value(0x510)));
+    oc.add_property(qom::make_property(
+        qom::prop("x-file-slots", &FWCfgIoState::m_file_slots)
+            .default_value(0x20)));
 }
 
 void FWCfgIoState::add_bytes(uint16_t key, std::vector<uint8_t> data)

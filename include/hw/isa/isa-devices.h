@@ -167,6 +167,9 @@ public:
 
 private:
     uint32_t m_iobase { 0x510 };
+    // "x-file-slots": the file directory's size (QEMU's default 0x20;
+    // pc_compat 2.8 sets 0x10).  Carried, not acted on: no files here.
+    uint16_t m_file_slots { 0x20 };
     std::map<uint16_t, std::vector<uint8_t>> m_items;
     uint16_t m_selector { 0 };
     size_t m_offset { 0 };
