@@ -171,12 +171,13 @@ protected:
     const StormCase &row() const { return std::get<1>(GetParam()); }
 
     /// This host's KVM completes an EOI at delivery (kvm-facts, host
-    /// particularities): a guest that services the device first is then
-    /// delivered the line once more per event, seen as an early EOI.
-    /// Stock KVM and the model have none.
-    static unsigned early_per_event(const GuestRunReport &report)
+    /// particularities): a guest that services the device first may then
+    /// be delivered the line once more in an event, seen as an early EOI,
+    /// each costing one more handler entry, service and EOI exit.  Stock
+    /// KVM and the model have none.
+    static unsigned early(const GuestRunReport &report)
     {
-        return report.totals().early_eoi_reinjections / EVENTS;
+        return report.totals().early_eoi_reinjections;
     }
 
     GuestRunReport run_guest()
@@ -217,7 +218,7 @@ TEST_P(GuestStorm, HandlerEntriesPerEventMatchTheTable)
     GuestRunReport report = run_guest();
 
     EXPECT_EQ(report.totals().handler_entries,
-              EVENTS * (row().handler_entries + early_per_event(report)));
+              EVENTS * row().handler_entries + early(report));
 }
 
 TEST_P(GuestStorm, EoiExitsPerEventMatchTheTable)
@@ -225,7 +226,7 @@ TEST_P(GuestStorm, EoiExitsPerEventMatchTheTable)
     GuestRunReport report = run_guest();
 
     EXPECT_EQ(report.totals().eoi_exits,
-              EVENTS * (row().eoi_exits + early_per_event(report)));
+              EVENTS * row().eoi_exits + early(report));
 }
 
 TEST_P(GuestStorm, ReinjectionsPerEventMatchTheTable)
@@ -233,18 +234,18 @@ TEST_P(GuestStorm, ReinjectionsPerEventMatchTheTable)
     GuestRunReport report = run_guest();
 
     EXPECT_EQ(report.totals().reinjections,
-              EVENTS * (row().reinjections + early_per_event(report)));
+              EVENTS * row().reinjections + early(report));
     EXPECT_EQ(report.storm, row().reinjections != 0);
 }
 
 // An early EOI is the kernel's timing, seen only by a guest that services
-// the device first, and at most once per event; never on the model.
+// the device first, at most once per event; never on the model.
 TEST_P(GuestStorm, EarlyEoiAtMostOncePerEventAndOnlyWithoutDirectedEoi)
 {
     GuestRunReport report = run_guest();
 
     const unsigned early = report.totals().early_eoi_reinjections;
-    EXPECT_TRUE(early == 0 || early == EVENTS) << early;
+    EXPECT_LE(early, EVENTS);
     EXPECT_TRUE(early == 0 || !report.directed_eoi) << early;
     EXPECT_TRUE(early == 0 || kernel() == "host") << early;
 }
@@ -268,7 +269,7 @@ TEST_P(GuestStorm, HandlerServicesTheDeviceEachTimeItRuns)
     GuestRunReport report = run_guest();
 
     EXPECT_EQ(report.totals().services,
-              EVENTS * (row().handler_entries + early_per_event(report)));
+              EVENTS * row().handler_entries + early(report));
 }
 
 TEST_P(GuestStorm, IoapicEoiWrittenOnlyWhereSvr12Stuck)
