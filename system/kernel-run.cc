@@ -9,6 +9,7 @@
 #include "hw/isa/isa-devices.h"
 #include "system/vl.h"
 #include "system/vm.h"
+#include "trace/trace-system.h"
 
 #include <fmt/format.h>
 
@@ -196,6 +197,7 @@ private:
         } else if (const auto *mmio = std::get_if<ExitMmio>(&exit)) {
             on_mmio(*mmio);
         } else if (const auto *eoi = std::get_if<ExitIoapicEoi>(&exit)) {
+            trace_kernel_run_ioapic_eoi(eoi->vector);
             if (m_ioapic) {
                 m_ioapic->eoi_broadcast(eoi->vector);
             }
@@ -238,11 +240,16 @@ private:
         ISADevice *dev = m_bus.find(io.port);
         if (in) {
             // Unassigned ports read as all ones, as on a PC.
-            m_vcpu.complete_io_in(
+            const uint32_t value =
                 dev ? static_cast<uint32_t>(dev->io_read(io.port, io.size))
-                    : 0xffffffff);
-        } else if (dev) {
-            dev->io_write(io.port, io.value, io.size);
+                    : 0xffffffff;
+            trace_kernel_run_io(1, io.port, io.size, value);
+            m_vcpu.complete_io_in(value);
+        } else {
+            trace_kernel_run_io(0, io.port, io.size, io.value);
+            if (dev) {
+                dev->io_write(io.port, io.value, io.size);
+            }
         }
     }
 
@@ -252,6 +259,7 @@ private:
         const bool ioapic = m_ioapic && mmio.address >= base &&
                             mmio.address - base < IOAPIC_WINDOW_SIZE;
         if (mmio.is_write) {
+            trace_kernel_run_mmio(1, mmio.address, mmio.size, mmio.value);
             if (ioapic) {
                 m_ioapic->mmio_write(mmio.address - base, mmio.value,
                                      mmio.size);
@@ -259,8 +267,10 @@ private:
             return;
         }
         // Unassigned memory reads as 0 (QEMU's unassigned_mem_read).
-        m_vcpu.complete_mmio_read(
-            ioapic ? m_ioapic->mmio_read(mmio.address - base, mmio.size) : 0);
+        const uint64_t value =
+            ioapic ? m_ioapic->mmio_read(mmio.address - base, mmio.size) : 0;
+        trace_kernel_run_mmio(0, mmio.address, mmio.size, value);
+        m_vcpu.complete_mmio_read(value);
     }
 
     Vcpu &m_vcpu;
@@ -363,6 +373,7 @@ qapi::Result<int> boot_and_run(Vm &vm, const KernelBootOptions &opts,
     StopSignals signals;
     KernelRun run(vcpu, bus, ioapic, opts);
     RunEnd end = run.run();
+    trace_kernel_run_end(end.status);
     for (ISADevice *dev : bus.devices()) {
         dev->connect_irqs({});
     }

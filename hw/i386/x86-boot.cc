@@ -26,6 +26,16 @@ constexpr uint64_t CR0_PG = 1ULL << 31;
 // Bit 1 of RFLAGS is reserved-one; IF stays clear until the guest's `sti`.
 constexpr uint64_t RFLAGS_AT_ENTRY = 0x2;
 
+/// DS, ES, FS, GS and SS all `data`.
+void set_data_segments(Sregs &sregs, const Segment &data)
+{
+    sregs.ds = data;
+    sregs.es = data;
+    sregs.fs = data;
+    sregs.gs = data;
+    sregs.ss = data;
+}
+
 void set_real_mode_segments(Sregs &sregs)
 {
     sregs.cs = Segment { .base = 0,
@@ -40,35 +50,28 @@ void set_real_mode_segments(Sregs &sregs)
                               .selector = 0,
                               .type = SEGMENT_DATA_WRITE_ACCESSED,
                               .g = 1 };
-    sregs.ds = flat_data;
-    sregs.es = flat_data;
-    sregs.fs = flat_data;
-    sregs.gs = flat_data;
-    sregs.ss = flat_data;
+    set_data_segments(sregs, flat_data);
     sregs.cr0 &= ~CR0_PE;
 }
 
 void set_protected32_segments(Sregs &sregs)
 {
     // Multiboot specification 3.2: flat 4 GiB segments, "the exact values
-    // are undefined"; QEMU's multiboot ROM uses these selectors.
+    // are undefined"; QEMU's multiboot ROM leaves these selectors (0x08
+    // code, 0x10 data, as its register dump shows).
     sregs.cs = Segment { .base = 0,
                          .limit = 0xffffffff,
-                         .selector = 0x10,
+                         .selector = 0x08,
                          .type = SEGMENT_CODE_READ_ACCESSED,
                          .db = 1,
                          .g = 1 };
     const Segment flat_data { .base = 0,
                               .limit = 0xffffffff,
-                              .selector = 0x18,
+                              .selector = 0x10,
                               .type = SEGMENT_DATA_WRITE_ACCESSED,
                               .db = 1,
                               .g = 1 };
-    sregs.ds = flat_data;
-    sregs.es = flat_data;
-    sregs.fs = flat_data;
-    sregs.gs = flat_data;
-    sregs.ss = flat_data;
+    set_data_segments(sregs, flat_data);
     sregs.cr0 = (sregs.cr0 | CR0_PE) & ~CR0_PG;
     sregs.cr4 = 0;
     sregs.efer = 0;

@@ -20,7 +20,7 @@
  *                reach MMIO such as the IOAPIC at 0xfec00000.
  *   Protected32  the multiboot machine state (specification 3.2): CR0.PE
  *                set, paging off; CS a flat 32-bit code segment (selector
- *                0x10), DS/ES/FS/GS/SS flat 32-bit data (selector 0x18),
+ *                0x08), DS/ES/FS/GS/SS flat 32-bit data (selector 0x10),
  *                base 0 and limit 4 GiB.  The GDTR is left as it is: a
  *                multiboot kernel loads its own GDT before it reloads a
  *                segment register.
