@@ -218,20 +218,20 @@ std::vector<KutCase> kut_cases()
                           .image = "apic.flat",
                           .accel = "kvm,kernel-irqchip=split,seoib-policy=" +
                                    std::string(policy),
-                          .cpu = "qemu64,+x2apic",
+                          .cpu = "qemu64,+x2apic,+tsc-deadline",
                           .lines = apic_x2apic(lvr),
                           .hangs_in = std::string(APIC_AFTER_BROADCAST) });
     }
     cases.push_back({ .name = "apic_x2apic_on",
                       .image = "apic.flat",
                       .accel = "kvm,kernel-irqchip=on",
-                      .cpu = "qemu64,+x2apic",
+                      .cpu = "qemu64,+x2apic,+tsc-deadline",
                       .lines = apic_x2apic(LVR_PLAIN),
                       .hangs_in = std::string(APIC_AFTER_BROADCAST) });
     cases.push_back({ .name = "apic_xapic_split",
                       .image = "apic.flat",
                       .accel = "kvm,kernel-irqchip=split",
-                      .cpu = "qemu64,-x2apic",
+                      .cpu = "qemu64,-x2apic,+tsc-deadline",
                       .lines = apic_xapic(),
                       .hangs_in = std::string(APIC_AFTER_BROADCAST) });
     return cases;
