@@ -8,11 +8,6 @@
 
 namespace hw::isa {
 
-void ISADebugExitState::class_init(qdev::DeviceClass &dc)
-{
-    (void)dc;
-}
-
 void ISADebugExitState::register_properties(qom::ObjectClass &oc)
 {
     oc.add_property(qom::make_property(

@@ -11,11 +11,6 @@
 
 namespace hw::isa {
 
-void PCTestdevState::class_init(qdev::DeviceClass &dc)
-{
-    (void)dc;
-}
-
 bool PCTestdevState::io_contains(uint16_t port) const
 {
     return (port >= PC_TESTDEV_IOPORT && port < PC_TESTDEV_FLUSHPAGE + 4) ||

@@ -82,8 +82,7 @@ public:
     using Parent = ISADevice;
     using Class = qdev::DeviceClass;
 
-    static void class_init(qdev::DeviceClass &dc);
-    static void register_properties(qom::ObjectClass &oc);
+        static void register_properties(qom::ObjectClass &oc);
 
     bool io_contains(uint16_t port) const override;
     uint64_t io_read(uint16_t port, unsigned size) override;
@@ -113,8 +112,7 @@ public:
     using Parent = ISADevice;
     using Class = qdev::DeviceClass;
 
-    static void class_init(qdev::DeviceClass &dc);
-
+    
     bool io_contains(uint16_t port) const override;
     uint64_t io_read(uint16_t port, unsigned size) override;
     void io_write(uint16_t port, uint64_t value, unsigned size) override;
