@@ -44,7 +44,7 @@ constexpr OptionDef option_defs[] = {
     { "incoming", true }, { "loadvm", true },
     { "kernel", true },  { "append", true },   { "initrd", true },
     { "m", true },       { "serial", true },   { "cpu", true },
-    { "no-reboot", false },
+    { "no-reboot", false }, { "chardev", true },
 };
 
 const OptionDef *find_option(std::string_view name)
@@ -102,6 +102,37 @@ qapi::Result<GlobalOption> parse_global(std::string_view arg)
     }
     return GlobalOption { *driver, *property, *value, {} };
 }
+
+namespace {
+
+/// The -chardev backends seoib-vm has, QEMU 7.2's checks and texts.
+qapi::Result<void>
+check_chardev(const QemuOpts &opts,
+              const std::vector<std::pair<QemuOpts, OptionText>> &earlier)
+{
+    const std::string backend = opts.get("backend").value_or("");
+    const std::string id = opts.get("id").value_or("");
+    if (backend != "stdio" && backend != "null" && backend != "file") {
+        return qapi::Error::format("'{}' is not a valid char driver name",
+                                   backend);
+    }
+    static constexpr std::string_view keys[] = { "backend", "id", "path" };
+    TRY(qemu_opts_validate(opts, keys));
+    if (id.empty()) {
+        return qapi::Error("chardev: no id specified");
+    }
+    if (backend == "file" && !opts.get("path")) {
+        return qapi::Error("chardev: file: no filename given");
+    }
+    for (const auto &[other, where] : earlier) {
+        if (other.get("id") == id) {
+            return qapi::Error::format("Duplicate ID '{}' for chardev", id);
+        }
+    }
+    return {};
+}
+
+} // namespace
 
 qapi::Result<uint64_t> parse_memory_size(const QemuOpts &opts)
 {
@@ -298,6 +329,10 @@ parse_command_line(std::span<const std::string_view> args)
             TRY(at(where, qemu_opts_validate(opts, keys)));
             TRY(at(where, parse_memory_size(opts)));
             cl.memory.emplace(std::move(opts), where);
+        } else if (name == "chardev") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "backend")));
+            TRY(at(where, check_chardev(opts, cl.chardevs)));
+            cl.chardevs.emplace_back(std::move(opts), where);
         } else if (name == "serial") {
             cl.serials.emplace_back(std::string(arg), where);
         } else if (name == "cpu") {
@@ -532,10 +567,26 @@ qapi::Result<void> register_cpu_globals(qom::Context &ctx,
     return {};
 }
 
-/// A -serial backend: what the UART's bytes go to.  Errors are QEMU's.
+/// A -serial backend: what the UART's bytes go to.  "chardev:ID" names a
+/// -chardev.  Errors are QEMU's.
 qapi::Result<hw::isa::ISASerialState::CharSink>
-serial_backend(const std::string &spec)
+serial_backend(const std::string &spec, const CommandLine &cl)
 {
+    if (spec.starts_with("chardev:")) {
+        const std::string id = spec.substr(8);
+        for (const auto &[opts, where] : cl.chardevs) {
+            if (opts.get("id") == id) {
+                const std::string backend = opts.get("backend").value_or("");
+                return serial_backend(
+                    backend == "file" ? "file:" + opts.get("path").value_or("")
+                                      : backend,
+                    cl);
+            }
+        }
+        return qapi::Error::format("could not connect serial device to "
+                                   "character backend '{}'",
+                                   spec);
+    }
     if (spec == "stdio") {
         return hw::isa::ISASerialState::CharSink(
             [](std::string_view bytes) {
@@ -583,7 +634,7 @@ qapi::Result<void> create_isa_board_devices(qom::Context &ctx,
         if (spec == "none") {
             continue;
         }
-        auto sink = serial_backend(spec);
+        auto sink = serial_backend(spec, cl);
         if (!sink) {
             return at(where, sink.release_error());
         }

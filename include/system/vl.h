@@ -72,6 +72,9 @@ struct CommandLine {
     /// -serial, one COM port each, in order ("stdio", "null",
     /// "file:PATH", "none").
     std::vector<std::pair<std::string, OptionText>> serials;
+    /// -chardev BACKEND,id=ID[,path=PATH]: stdio, null and file, for
+    /// -serial chardev:ID; checked when parsed.
+    std::vector<std::pair<QemuOpts, OptionText>> chardevs;
     /// -cpu MODEL[,+feature|-feature|feature=value...].
     std::optional<std::pair<std::string, OptionText>> cpu;
     bool no_reboot { false };     // --no-reboot
