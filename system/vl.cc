@@ -385,6 +385,16 @@ void print_usage()
         "-qmp dev        QMP monitor, e.g. unix:PATH,server=on,wait=off\n"
         "-incoming uri   wait for an incoming migration\n"
         "-loadvm name    start from a snapshot\n"
+        "-kernel bzImage use 'bzImage' (a multiboot v1 kernel) as kernel image\n"
+        "-append cmdline use 'cmdline' as kernel command line\n"
+        "-initrd file    use 'file' as initial ram disk (multiboot modules:\n"
+        "                'file1 args,file2 args')\n"
+        "-m [size=]megs  guest RAM (default 128M; k, M, G, T suffixes)\n"
+        "-cpu model[,+feature|-feature|feature=value]\n"
+        "                qemu64 ('+x2apic', '-x2apic', '+tsc-deadline')\n"
+        "-serial dev     COM port: stdio, null, file:PATH, chardev:ID, none\n"
+        "-chardev stdio|null|file,id=id[,path=path]\n"
+        "-no-reboot      exit instead of rebooting\n"
         "-trace [[enable=]pattern][,events=file]\n"
         "                enable trace events ('-trace help' for the list)\n",
         SEOIB_VERSION);
