@@ -8,6 +8,7 @@
 #include "hw/i386/pc.h"
 #include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
+#include "hw/isa/isa.h"
 #include "hw/misc/seoib-testdev.h"
 
 namespace sysemu {
@@ -23,6 +24,7 @@ void register_builtin_types(qom::TypeRegistry &registry)
     accel::kvm::kvm_accel_register_types(registry);
     hw::intc::ioapic_register_types(registry);
     hw::misc::hw_misc_register_types(registry);
+    hw::isa::isa_register_types(registry);
     hw::x86::x86_cpu_register_types(registry);
     hw::x86::pc_register_types(registry);
 }

@@ -1,5 +1,6 @@
 #include "system/guest-report.h"
 
+#include "accel/kvm/kvm-backend.h"
 #include "qapi/enum-lookup.h"
 
 #include <fmt/format.h>
@@ -15,9 +16,13 @@ std::string event_line(const GuestEventCounts &e)
 {
     return fmt::format(
         "handler entries {}, LAPIC EOIs {}, services {}, IOAPIC EOIs {}, "
-        "EOI exits {}, re-injections {}, exits {}",
+        "EOI exits {}, re-injections {}{}, exits {}",
         e.handler_entries, e.lapic_eois, e.services, e.ioapic_eois,
-        e.eoi_exits, e.reinjections, e.exits);
+        e.eoi_exits, e.reinjections,
+        e.early_eoi_reinjections
+            ? fmt::format(" ({} after an early EOI)", e.early_eoi_reinjections)
+            : "",
+        e.exits);
 }
 
 } // namespace
@@ -39,6 +44,15 @@ void print_guest_run_report(std::FILE *out, const GuestRunReport &report)
                         "counted here\n",
                    report.events_before_migration);
     }
+    const bool advertised = report.lvr & accel::kvm::APIC_LVR_DIRECTED_EOI;
+    fmt::print(out, "guest: {}\n",
+               report.directed_eoi
+                   ? (advertised ? "directed EOI (LVR bit 24 set): LAPIC EOI, "
+                                   "device, IOAPIC EOI"
+                                 : "directed EOI forced (LVR bit 24 clear): "
+                                   "LAPIC EOI before the device")
+                   : "no directed EOI (LVR bit 24 clear): the device is "
+                     "serviced before the LAPIC EOI");
     if (report.events.empty()) {
         fmt::print(out, "guest: no device events\n");
     } else if (report.uniform()) {
@@ -55,24 +69,30 @@ void print_guest_run_report(std::FILE *out, const GuestRunReport &report)
             fmt::print(out, "guest:   {} x {}\n", count, line);
         }
     }
-    // The payload keeps Windows' directed-EOI order (LAPIC EOI before the
-    // device is serviced) whether or not SVR bit 12 stuck; say which case a
-    // storm is.
-    const bool seoib_stuck = report.svr & 0x1000;
+    const bool seoib_stuck = report.svr & accel::kvm::APIC_SPIV_DIRECTED_EOI;
     std::string why;
-    if (report.storm) {
+    if (report.storm && report.directed_eoi) {
         why = seoib_stuck
                   ? " -- the guest asked to suppress EOI broadcasts and KVM "
                     "broadcast anyway"
-                  : " -- suppression was not available (SVR bit 12 did not "
-                    "stick); a guest that sees LVR bit 24 clear services "
-                    "the device before its EOI";
+                  : " -- the guest EOIed its LAPIC first although "
+                    "suppression was not available (SVR bit 12 did not "
+                    "stick)";
+    }
+    if (!report.storm && report.totals().early_eoi_reinjections > 0) {
+        fmt::print(out, "guest: the kernel completed EOIs at delivery, before "
+                        "the guest's EOI write, so the line came back once "
+                        "before the device was serviced: this host's "
+                        "timing, not a storm\n");
     }
     fmt::print(out, "guest: {}{}{}\n",
                report.storm ? "interrupt storm: the line was re-injected "
                               "before the guest serviced the device"
-                            : "no storm: every line was serviced before it "
-                              "was delivered again",
+                 : report.totals().early_eoi_reinjections > 0
+                       ? "no storm: no line came back after an EOI the guest "
+                         "wrote before servicing the device"
+                       : "no storm: every line was serviced before it "
+                         "was delivered again",
                report.reinjections_inferred
                    ? " (in-kernel IOAPIC: re-injections inferred)"
                    : "",

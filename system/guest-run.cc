@@ -256,15 +256,32 @@ private:
         if (GuestEventCounts *event = counting()) {
             ++event->eoi_exits;
         }
+        // A guest that services the device before its EOI write lowers the
+        // line first, so an EOI exit that finds the line still asserted is
+        // not the guest's: the kernel completed the EOI at delivery
+        // (kvm-facts, host particularities: this nested kvm_pvm host does,
+        // and reports the exit before or after the handler's first exit).
+        // Stock KVM exits at the guest's write.
+        const bool early = !guest_directed();
         if (m_ioapic) {
-            with_reinjection_check([&] { m_ioapic->eoi_broadcast(vector); });
+            with_reinjection_check(
+                [&] { m_ioapic->eoi_broadcast(vector); }, early);
         }
+    }
+
+    /// Whether the guest uses directed EOI: forced, or as the LVR it
+    /// reported advertises (storm.S makes the same choice).
+    bool guest_directed() const
+    {
+        return m_opts.eoi_mode == GuestEoiMode::ForceDirected ||
+               (m_dev.counters().lvr.value_or(0) & APIC_LVR_DIRECTED_EOI) != 0;
     }
 
     /// Runs an EOI and counts a re-injection when it cleared the pin's
     /// remote IRR and the still-asserted line was delivered again at once.
+    /// One that follows an `early` EOI is the host's doing, not a storm.
     template <typename Eoi>
-    void with_reinjection_check(Eoi &&eoi)
+    void with_reinjection_check(Eoi &&eoi, bool early = false)
     {
         const bool was_in_flight = pin_remote_irr();
         eoi();
@@ -273,8 +290,9 @@ private:
         }
         if (GuestEventCounts *event = counting()) {
             ++event->reinjections;
+            event->early_eoi_reinjections += early ? 1 : 0;
         }
-        m_report.storm = true;
+        m_report.storm = m_report.storm || !early;
     }
 
     /// The device pin's remote IRR, read through the IOAPIC's own register
@@ -332,7 +350,14 @@ private:
             // handler entry after the first is the line coming back.
             event.reinjections =
                 event.handler_entries > 1 ? event.handler_entries - 1 : 0;
-            m_report.storm = m_report.storm || event.reinjections > 0;
+            // A guest that services the device before its EOI is delivered
+            // again only if the EOI completed before the service: at
+            // delivery, as this host's kernel does.
+            if (!guest_directed()) {
+                event.early_eoi_reinjections = event.reinjections;
+            }
+            m_report.storm = m_report.storm ||
+                             event.reinjections > event.early_eoi_reinjections;
         }
     }
 
@@ -386,6 +411,7 @@ GuestEventCounts GuestRunReport::totals() const
         sum.ioapic_eois += e.ioapic_eois;
         sum.eoi_exits += e.eoi_exits;
         sum.reinjections += e.reinjections;
+        sum.early_eoi_reinjections += e.early_eoi_reinjections;
         sum.exits += e.exits;
     }
     return sum;
@@ -471,8 +497,6 @@ BuiltinGuest::create(Vm &vm, const GuestRunOptions &opts)
     report.device_path = dev.canonical_path();
     report.pin = dev.pin();
     report.vector = opts.vector;
-    report.svr_written =
-        GUEST_SVR | (opts.suppress_eoi_broadcast ? APIC_SPIV_DIRECTED_EOI : 0);
 
     SeoibTestdevState::IrqHandler line;
     if (ioapic != nullptr) {
@@ -516,7 +540,7 @@ qapi::Result<void> BuiltinGuest::boot()
                                     .ip = payload->entry_point,
                                     .rax = opts.events,
                                     .rbx = opts.vector,
-                                    .rcx = opts.suppress_eoi_broadcast ? 1U : 0U,
+                                    .rcx = opts.eoi_mode == GuestEoiMode::ForceDirected,
                                     .rdx = m_dev.pin(),
                                     .rsi = m_dev.iobase(),
                                     .rdi = m_dest_apic_id }));
@@ -537,6 +561,11 @@ qapi::Result<bool> BuiltinGuest::run_slice()
         report.lvr = seen.lvr.value_or(0);
         report.svr = seen.svr.value_or(0);
         report.reinjections_inferred = report.irqchip == qapi::OnOffSplit::On;
+        // The payload's choice (storm.S): directed EOI when forced or where
+        // the LVR it read advertises it.
+        report.directed_eoi = m_parts->opts.eoi_mode == GuestEoiMode::ForceDirected ||
+                              (report.lvr & APIC_LVR_DIRECTED_EOI) != 0;
+        report.svr_written = GUEST_SVR | (report.directed_eoi ? APIC_SPIV_DIRECTED_EOI : 0);
     }
     return finished;
 }

@@ -11,6 +11,7 @@
 #include "monitor/monitor.h"
 #include "qapi/qapi-events.h"
 #include "system/guest-run.h"
+#include "system/kernel-run.h"
 #include "system/vm-migration.h"
 #include "system/vl.h"
 #include "system/vm.h"
@@ -672,6 +673,28 @@ int run_with_monitor(Vm &vm, const CommandLine &cl)
 
 int run_vm(Vm &vm, const CommandLine &cl)
 {
+    if (cl.kernel) {
+        if (!cl.qmp.empty() || cl.start_stopped) {
+            fmt::print(stderr, "{}: -kernel runs without a monitor in this "
+                               "build (no -qmp, no -S)\n",
+                       PROGRAM_NAME);
+            return 1;
+        }
+        KernelBootOptions boot { .kernel = cl.kernel->first,
+                                 .append = cl.append ? cl.append->first : "",
+                                 .initrd = cl.initrd ? cl.initrd->first : "",
+                                 .no_reboot = cl.no_reboot };
+        if (cl.memory) {
+            // Checked when the command line was parsed.
+            boot.ram_size = MUST(parse_memory_size(cl.memory->first));
+        }
+        return run_kernel(vm, boot, stderr);
+    }
+    if (cl.kernel && cl.incoming) {
+        fmt::print(stderr, "{}: -kernel and -incoming do not go together in this build\n",
+                   PROGRAM_NAME);
+        return 1;
+    }
     if (!cl.qmp.empty() || cl.incoming) {
         // A client that disconnects while a reply is on its way must not
         // end the program (QEMU ignores SIGPIPE too).

@@ -4,11 +4,14 @@
 #include "hw/core/machine.h"
 #include "hw/core/qdev.h"
 #include "hw/i386/pc.h"
+#include "hw/i386/x86-cpu.h"
 #include "hw/intc/ioapic.h"
+#include "hw/isa/isa-devices.h"
 #include "migration/channel.h"
 #include "qom/context.h"
 #include "qom/type-registry.h"
 #include "system/builtin-types.h"
+#include "system/kernel-run.h"
 #include "system/vm.h"
 #include "trace/control.h"
 #include "trace/trace-system.h"
@@ -16,7 +19,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -37,6 +43,9 @@ constexpr OptionDef option_defs[] = {
     { "display", true }, { "version", false }, { "h", false },
     { "help", false },   { "trace", true },    { "qmp", true },
     { "incoming", true }, { "loadvm", true },
+    { "kernel", true },  { "append", true },   { "initrd", true },
+    { "m", true },       { "serial", true },   { "cpu", true },
+    { "no-reboot", false }, { "chardev", true },
 };
 
 const OptionDef *find_option(std::string_view name)
@@ -93,6 +102,90 @@ qapi::Result<GlobalOption> parse_global(std::string_view arg)
             "options 'driver', 'property', and 'value' are required");
     }
     return GlobalOption { *driver, *property, *value, {} };
+}
+
+namespace {
+
+/// The -chardev backends seoib-vm has, QEMU 7.2's checks and texts.
+qapi::Result<void>
+check_chardev(const QemuOpts &opts,
+              const std::vector<std::pair<QemuOpts, OptionText>> &earlier)
+{
+    const std::string backend = opts.get("backend").value_or("");
+    const std::string id = opts.get("id").value_or("");
+    if (backend != "stdio" && backend != "null" && backend != "file") {
+        return qapi::Error::format("'{}' is not a valid char driver name",
+                                   backend);
+    }
+    static constexpr std::string_view keys[] = { "backend", "id", "path" };
+    TRY(qemu_opts_validate(opts, keys));
+    if (id.empty()) {
+        return qapi::Error("chardev: no id specified");
+    }
+    if (backend == "file" && !opts.get("path")) {
+        return qapi::Error("chardev: file: no filename given");
+    }
+    for (const auto &[other, where] : earlier) {
+        if (other.get("id") == id) {
+            return qapi::Error::format("Duplicate ID '{}' for chardev", id);
+        }
+    }
+    return {};
+}
+
+} // namespace
+
+qapi::Result<uint64_t> parse_memory_size(const QemuOpts &opts)
+{
+    if (opts.get("slots") && !opts.get("maxmem")) {
+        return qapi::Error("slots specified but no max-size");
+    }
+    if (opts.get("maxmem")) {
+        return qapi::Error("memory hotplug (maxmem) is not supported by "
+                           "seoib-vm");
+    }
+    const std::string text = opts.get("size").value_or("0");
+    auto bad = [] {
+        return qapi::Error(
+            "Parameter 'size' expects a non-negative number below 2^64\n"
+            "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, "
+            "tera-, peta-\nand exabytes, respectively.");
+    };
+    size_t used = 0;
+    double number = 0;
+    if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) ||
+                          text[0] == '.')) {
+        return bad();
+    }
+    try {
+        number = std::stod(text, &used);
+    } catch (const std::exception &) {
+        return bad();
+    }
+    uint64_t unit = 1ULL << 20;
+    if (used < text.size()) {
+        static constexpr std::string_view suffixes = "BKMGTPE";
+        const char c = static_cast<char>(
+            std::toupper(static_cast<unsigned char>(text[used])));
+        const size_t power = suffixes.find(c);
+        if (power == std::string_view::npos || used + 1 != text.size()) {
+            return bad();
+        }
+        unit = 1ULL << (10 * power);
+    }
+    const double bytes = number * static_cast<double>(unit);
+    if (!(bytes >= 0) || bytes >= 18446744073709551616.0) {
+        return bad();
+    }
+    auto size = static_cast<uint64_t>(bytes);
+    if (size == 0) {
+        return DEFAULT_RAM_SIZE;
+    }
+    constexpr uint64_t RAM_ALIGN = 8192;
+    if (size > UINT64_MAX - RAM_ALIGN) {
+        return qapi::Error("ram size too large");
+    }
+    return (size + RAM_ALIGN - 1) / RAM_ALIGN * RAM_ALIGN;
 }
 
 namespace {
@@ -224,6 +317,29 @@ parse_command_line(std::span<const std::string_view> args)
         } else if (name == "qmp") {
             cl.qmp.emplace_back(TRY(at(where, qemu_opts_parse(arg, "chardev"))),
                                 where);
+        } else if (name == "kernel") {
+            cl.kernel.emplace(std::string(arg), where);
+        } else if (name == "append") {
+            cl.append.emplace(std::string(arg), where);
+        } else if (name == "initrd") {
+            cl.initrd.emplace(std::string(arg), where);
+        } else if (name == "m") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "size")));
+            static constexpr std::string_view keys[] = { "size", "slots",
+                                                         "maxmem" };
+            TRY(at(where, qemu_opts_validate(opts, keys)));
+            TRY(at(where, parse_memory_size(opts)));
+            cl.memory.emplace(std::move(opts), where);
+        } else if (name == "chardev") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "backend")));
+            TRY(at(where, check_chardev(opts, cl.chardevs)));
+            cl.chardevs.emplace_back(std::move(opts), where);
+        } else if (name == "serial") {
+            cl.serials.emplace_back(std::string(arg), where);
+        } else if (name == "cpu") {
+            cl.cpu.emplace(std::string(arg), where);
+        } else if (name == "no-reboot") {
+            cl.no_reboot = true;
         } else if (name == "incoming") {
             cl.incoming.emplace(std::string(arg), where);
         } else if (name == "loadvm") {
@@ -270,6 +386,16 @@ void print_usage()
         "-qmp dev        QMP monitor, e.g. unix:PATH,server=on,wait=off\n"
         "-incoming uri   wait for an incoming migration\n"
         "-loadvm name    start from a snapshot\n"
+        "-kernel bzImage use 'bzImage' (a multiboot v1 kernel) as kernel image\n"
+        "-append cmdline use 'cmdline' as kernel command line\n"
+        "-initrd file    use 'file' as initial ram disk (multiboot modules:\n"
+        "                'file1 args,file2 args')\n"
+        "-m [size=]megs  guest RAM (default 128M; k, M, G, T suffixes)\n"
+        "-cpu model[,+feature|-feature|feature=value]\n"
+        "                qemu64 ('+x2apic', '-x2apic', '+tsc-deadline')\n"
+        "-serial dev     COM port: stdio, null, file:PATH, chardev:ID, none\n"
+        "-chardev stdio|null|file,id=id[,path=path]\n"
+        "-no-reboot      exit instead of rebooting\n"
         "-trace [[enable=]pattern][,events=file]\n"
         "                enable trace events ('-trace help' for the list)\n",
         SEOIB_VERSION);
@@ -339,6 +465,56 @@ void print_machine_list(const qom::TypeRegistry &types)
     }
 }
 
+/// QEMU's qdev_print_devinfos(): the user-creatable devices by category,
+/// each 'name "T"[, bus B][, desc "D"]', sorted by name.
+void print_device_list(const qom::TypeRegistry &types)
+{
+    static constexpr std::pair<qdev::DeviceCategory, std::string_view>
+        categories[] = {
+            { qdev::DeviceCategory::Bridge, "Controller/Bridge/Hub" },
+            { qdev::DeviceCategory::Usb, "USB" },
+            { qdev::DeviceCategory::Storage, "Storage" },
+            { qdev::DeviceCategory::Network, "Network" },
+            { qdev::DeviceCategory::Input, "Input" },
+            { qdev::DeviceCategory::Display, "Display" },
+            { qdev::DeviceCategory::Sound, "Sound" },
+            { qdev::DeviceCategory::Misc, "Misc" },
+            { qdev::DeviceCategory::Cpu, "CPU" },
+            { qdev::DeviceCategory::Watchdog, "Watchdog" },
+            { qdev::DeviceCategory::Uncategorized, "Uncategorized" },
+        };
+    std::vector<const qdev::DeviceClass *> devices;
+    types.for_each_class([&](const qom::ObjectClass &oc) {
+        if (oc.is_a(qdev::TYPE_DEVICE) && !oc.is_abstract()) {
+            const auto &dc = static_cast<const qdev::DeviceClass &>(oc);
+            if (dc.user_creatable) {
+                devices.push_back(&dc);
+            }
+        }
+    });
+    std::sort(devices.begin(), devices.end(),
+              [](auto *a, auto *b) { return a->name() < b->name(); });
+    for (size_t i = 0; i < std::size(categories); i++) {
+        if (i > 0) {
+            fmt::print("\n");
+        }
+        fmt::print("{} devices:\n", categories[i].second);
+        for (const qdev::DeviceClass *dc : devices) {
+            if (dc->category != categories[i].first) {
+                continue;
+            }
+            std::string line = fmt::format("name \"{}\"", dc->name());
+            if (!dc->bus_type.empty()) {
+                line += ", bus " + dc->bus_type;
+            }
+            if (!dc->desc.empty()) {
+                line += fmt::format(", desc \"{}\"", dc->desc);
+            }
+            fmt::print("{}\n", line);
+        }
+    }
+}
+
 // ---- the run -------------------------------------------------------------
 
 void report_error(const qapi::Error &e)
@@ -371,6 +547,124 @@ qapi::Result<hw::SMPConfiguration> parse_smp(const QemuOpts &opts)
         *member->second = *n;
     }
     return config;
+}
+
+/// -cpu MODEL,FEATURES as QEMU 7.2 reads it (x86_cpu_parse_featurestr):
+/// the model must exist, each feature becomes a global property of the
+/// model's type ("+f" f=on, "-f" f=off, "f" f=on, "f=v").
+qapi::Result<void> register_cpu_globals(qom::Context &ctx,
+                                        const std::string &arg,
+                                        const OptionText &where)
+{
+    QemuOpts opts = TRY(qemu_opts_parse(arg, "model"));
+    const std::string model = opts.get("model").value_or("");
+    const std::string type = model + std::string(hw::x86::X86_CPU_TYPE_SUFFIX);
+    const qom::ObjectClass *oc = ctx.types().find_class(type);
+    if (!oc || oc->is_abstract()) {
+        return qapi::Error::format("unable to find CPU model '{}'", model);
+    }
+    for (const QemuOpt &o : opts.opts) {
+        if (o.name == "model") {
+            continue;
+        }
+        std::string feature = o.name;
+        std::string value = o.value;
+        if (feature.starts_with('+') || feature.starts_with('-')) {
+            value = feature[0] == '+' ? "on" : "off";
+            feature = feature.substr(1);
+        }
+        ctx.globals().register_user(type, feature, value, where.text());
+    }
+    return {};
+}
+
+/// A -serial backend: what the UART's bytes go to.  "chardev:ID" names a
+/// -chardev.  Errors are QEMU's.
+qapi::Result<hw::isa::ISASerialState::CharSink>
+serial_backend(const std::string &spec, const CommandLine &cl)
+{
+    if (spec.starts_with("chardev:")) {
+        const std::string id = spec.substr(8);
+        for (const auto &[opts, where] : cl.chardevs) {
+            if (opts.get("id") == id) {
+                const std::string backend = opts.get("backend").value_or("");
+                return serial_backend(
+                    backend == "file" ? "file:" + opts.get("path").value_or("")
+                                      : backend,
+                    cl);
+            }
+        }
+        return qapi::Error::format("could not connect serial device to "
+                                   "character backend '{}'",
+                                   spec);
+    }
+    if (spec == "stdio") {
+        return hw::isa::ISASerialState::CharSink(
+            [](std::string_view bytes) {
+                std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+                // A line at a time, so a run ended from outside (a test's
+                // timeout) still shows how far the guest got.
+                if (bytes.find('\n') != std::string_view::npos) {
+                    std::fflush(stdout);
+                }
+            });
+    }
+    if (spec == "null") {
+        return hw::isa::ISASerialState::CharSink([](std::string_view) {});
+    }
+    if (spec.starts_with("file:")) {
+        const std::string path = spec.substr(5);
+        std::shared_ptr<std::FILE> file(std::fopen(path.c_str(), "w"),
+                                        [](std::FILE *f) {
+                                            if (f) {
+                                                std::fclose(f);
+                                            }
+                                        });
+        if (!file) {
+            return qapi::Error::format("Could not open '{}': {}", path,
+                                       std::strerror(errno));
+        }
+        return hw::isa::ISASerialState::CharSink(
+            [file](std::string_view bytes) {
+                std::fwrite(bytes.data(), 1, bytes.size(), file.get());
+                std::fflush(file.get());
+            });
+    }
+    return qapi::Error::format("'{}' is not a valid char driver", spec);
+}
+
+/// QEMU's board-created ISA devices for a -kernel guest: the COM ports of
+/// -serial (isa-serial, index 0.. in order), fw_cfg at /machine/fw_cfg and
+/// the 8259s.
+qapi::Result<void> create_isa_board_devices(qom::Context &ctx,
+                                            hw::MachineState &machine,
+                                            const CommandLine &cl)
+{
+    uint32_t index = 0;
+    for (const auto &[spec, where] : cl.serials) {
+        if (spec == "none") {
+            continue;
+        }
+        auto sink = serial_backend(spec, cl);
+        if (!sink) {
+            return at(where, sink.release_error());
+        }
+        auto uart = TRY(ctx.new_object<hw::isa::ISASerialState>());
+        TRY(at(where, uart->parse_property("index", std::to_string(index++))));
+        uart->set_chardev_sink(sink.release_value());
+        TRY(machine.unattached().add_child("device[*]", uart));
+        TRY(at(where, uart->realize()));
+    }
+    if (!cl.kernel) {
+        return {};
+    }
+    auto fw_cfg = TRY(ctx.new_object<hw::isa::FWCfgIoState>());
+    TRY(machine.add_child("fw_cfg", fw_cfg));
+    TRY(fw_cfg->realize());
+    auto pic = TRY(ctx.new_object<hw::isa::I8259State>());
+    TRY(machine.unattached().add_child("device[*]", pic));
+    TRY(pic->realize());
+    return {};
 }
 
 qapi::Result<void> create_devices(qom::Context &ctx, hw::MachineState &machine,
@@ -426,10 +720,14 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
         fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, msg);
     });
 
-    // 1. user globals, in command-line order.
+    // 1. user globals, in command-line order, then -cpu's features (QEMU
+    // registers those at board init, after every -global).
     for (const GlobalOption &g : cl.globals) {
         ctx.globals().register_user(g.driver, g.property, g.value,
                                     g.where.text());
+    }
+    if (cl.cpu) {
+        TRY(register_cpu_globals(ctx, cl.cpu->first, cl.cpu->second));
     }
 
     // 2. the machine class.
@@ -458,10 +756,12 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
         if (o.name == "type") {
             continue;
         }
-        if (o.name == "kernel-irqchip") {
+        // QEMU takes the old underscore spelling too (kvm-unit-tests'
+        // x86/run passes kernel_irqchip=split).
+        if (o.name == "kernel-irqchip" || o.name == "kernel_irqchip") {
             ctx.globals().register_sugar(
                 accel::kvm::TYPE_KVM_ACCEL, "kernel-irqchip", o.value,
-                fmt::format("-machine kernel-irqchip={}", o.value));
+                fmt::format("-machine {}={}", o.name, o.value));
         } else if (o.name == "accel") {
             if (o.value != "kvm") {
                 return qapi::Error::format("invalid accelerator {}", o.value);
@@ -526,8 +826,10 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
     machine->set_accelerator(*accel);
     TRY(at(accel_where, accel->init_machine(*machine)));
 
-    // 5. the board, then -device.
+    // 5. the board (with the ISA devices a -kernel guest uses), then
+    // -device.
     TRY(machine->init());
+    TRY(create_isa_board_devices(ctx, *machine, cl));
     TRY(create_devices(ctx, *machine, cl));
 
     auto vm = std::make_unique<Vm>(std::move(owned_ctx), std::move(machine),
@@ -610,6 +912,14 @@ int vm_main(std::span<const std::string_view> args)
         print_class_properties(*ac, ac->name());
         return 0;
     }
+    // -device help
+    for (const auto &[opts, where] : cl.devices) {
+        if (opts.get("driver") == "help" || opts.get("driver") == "?" ||
+            (opts.has_help() && opts.get("driver").value_or("").empty())) {
+            print_device_list(*types);
+            return 0;
+        }
+    }
     // -device TYPE,help
     for (const auto &[opts, where] : cl.devices) {
         if (!opts.has_help()) {
@@ -645,6 +955,12 @@ int vm_main(std::span<const std::string_view> args)
             report_error(at(cl.incoming->second, uri.release_error()));
             return 1;
         }
+    }
+    if (!cl.kernel && (cl.append || cl.initrd)) {
+        report_error(qapi::Error::format(
+            "{} only allowed with -kernel option",
+            cl.append ? "-append" : "-initrd"));
+        return 1;
     }
     if (cl.accel && cl.enable_kvm &&
         cl.accel->get("accel").value_or("kvm") != "kvm") {

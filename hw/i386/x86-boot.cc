@@ -5,7 +5,9 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
-#include <new>
+#include <cerrno>
+
+#include <sys/mman.h>
 
 namespace hw::x86 {
 
@@ -20,8 +22,19 @@ constexpr uint8_t SEGMENT_CODE_READ_ACCESSED = 0xb;
 constexpr uint8_t SEGMENT_DATA_WRITE_ACCESSED = 0x3;
 
 constexpr uint64_t CR0_PE = 1;
+constexpr uint64_t CR0_PG = 1ULL << 31;
 // Bit 1 of RFLAGS is reserved-one; IF stays clear until the guest's `sti`.
 constexpr uint64_t RFLAGS_AT_ENTRY = 0x2;
+
+/// DS, ES, FS, GS and SS all `data`.
+void set_data_segments(Sregs &sregs, const Segment &data)
+{
+    sregs.ds = data;
+    sregs.es = data;
+    sregs.fs = data;
+    sregs.gs = data;
+    sregs.ss = data;
+}
 
 void set_real_mode_segments(Sregs &sregs)
 {
@@ -37,37 +50,63 @@ void set_real_mode_segments(Sregs &sregs)
                               .selector = 0,
                               .type = SEGMENT_DATA_WRITE_ACCESSED,
                               .g = 1 };
-    sregs.ds = flat_data;
-    sregs.es = flat_data;
-    sregs.fs = flat_data;
-    sregs.gs = flat_data;
-    sregs.ss = flat_data;
+    set_data_segments(sregs, flat_data);
     sregs.cr0 &= ~CR0_PE;
+}
+
+void set_protected32_segments(Sregs &sregs)
+{
+    // Multiboot specification 3.2: flat 4 GiB segments, "the exact values
+    // are undefined"; QEMU's multiboot ROM leaves these selectors (0x08
+    // code, 0x10 data, as its register dump shows).
+    sregs.cs = Segment { .base = 0,
+                         .limit = 0xffffffff,
+                         .selector = 0x08,
+                         .type = SEGMENT_CODE_READ_ACCESSED,
+                         .db = 1,
+                         .g = 1 };
+    const Segment flat_data { .base = 0,
+                              .limit = 0xffffffff,
+                              .selector = 0x10,
+                              .type = SEGMENT_DATA_WRITE_ACCESSED,
+                              .db = 1,
+                              .g = 1 };
+    set_data_segments(sregs, flat_data);
+    sregs.cr0 = (sregs.cr0 | CR0_PE) & ~CR0_PG;
+    sregs.cr4 = 0;
+    sregs.efer = 0;
 }
 
 } // namespace
 
-void GuestRam::AlignedDelete::operator()(std::byte *p) const
-{
-    ::operator delete[](p, std::align_val_t { GUEST_PAGE_SIZE });
-}
-
-GuestRam::GuestRam(Vm &vm, size_t size)
+GuestRam::GuestRam(Vm &vm, std::byte *memory, size_t size, uint32_t slot,
+                   uint64_t gpa)
     : m_vm(vm)
+    , m_memory(memory)
     , m_size(size)
-    , m_memory(new (std::align_val_t { GUEST_PAGE_SIZE }) std::byte[size]())
+    , m_slot(slot)
+    , m_gpa(gpa)
 {
 }
 
-qapi::Result<std::unique_ptr<GuestRam>> GuestRam::create(Vm &vm, size_t size)
+qapi::Result<std::unique_ptr<GuestRam>>
+GuestRam::create(Vm &vm, size_t size, uint32_t slot, uint64_t gpa)
 {
     if (size == 0 || size % GUEST_PAGE_SIZE != 0) {
         return qapi::Error::format(
             "guest RAM: {} bytes is not a whole number of pages", size);
     }
-    std::unique_ptr<GuestRam> ram(new GuestRam(vm, size));
-    qapi::Result<void> r =
-        vm.set_user_memory_region(BOOT_RAM_SLOT, 0, ram->bytes());
+    // Anonymous memory: page-aligned, zero, and only backed where the guest
+    // touches it, so a 128 MiB guest costs what it uses.
+    void *mapped = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mapped == MAP_FAILED) {
+        return qapi::Error::from_errno(errno,
+                                       "cannot set up guest memory 'pc.ram'");
+    }
+    std::unique_ptr<GuestRam> ram(new GuestRam(
+        vm, static_cast<std::byte *>(mapped), size, slot, gpa));
+    qapi::Result<void> r = vm.set_user_memory_region(slot, gpa, ram->bytes());
     if (!r) {
         return r.release_error().prepend("guest RAM: ");
     }
@@ -77,16 +116,16 @@ qapi::Result<std::unique_ptr<GuestRam>> GuestRam::create(Vm &vm, size_t size)
 
 GuestRam::~GuestRam()
 {
-    if (!m_registered) {
-        return;
+    if (m_registered) {
+        qapi::Result<void> r =
+            m_vm.set_user_memory_region(m_slot, m_gpa, bytes().first(0));
+        if (!r) {
+            // The VM keeps a slot over freed memory; it can only fault.
+            fmt::print(stderr, "guest RAM: cannot remove slot {}: {}\n",
+                       m_slot, r.error().message());
+        }
     }
-    qapi::Result<void> r =
-        m_vm.set_user_memory_region(BOOT_RAM_SLOT, 0, bytes().first(0));
-    if (!r) {
-        // The VM keeps a slot over freed memory; it can only fault.
-        fmt::print(stderr, "guest RAM: cannot remove slot {}: {}\n",
-                   BOOT_RAM_SLOT, r.error().message());
-    }
+    ::munmap(m_memory, m_size);
 }
 
 qapi::Result<void> load_payload(GuestRam &ram,
@@ -129,6 +168,9 @@ qapi::Result<void> set_entry_state(Vcpu &vcpu, const CpuEntry &entry)
     switch (entry.mode) {
     case EntryMode::Real:
         set_real_mode_segments(sregs);
+        break;
+    case EntryMode::Protected32:
+        set_protected32_segments(sregs);
         break;
     }
     TRY(vcpu.set_sregs(sregs));

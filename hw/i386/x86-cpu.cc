@@ -50,6 +50,11 @@ void X86CPU::register_properties(qom::ObjectClass &oc)
             .default_value(true)
             .doc("CPUID.1:ECX.x2APIC; KVM advertises Suppress EOI Broadcast "
                  "only to x2APIC guests")));
+    oc.add_property(qom::make_property(
+        qom::prop("tsc-deadline", &X86CPU::m_tsc_deadline)
+            .default_value(true)
+            .doc("CPUID.1:ECX.TSC-deadline, where KVM supports it "
+                 "(kvm-unit-tests' apic asks for +tsc-deadline)")));
     // The CPU model's identity.  qemu64 is the only model, so its values
     // are the defaults (QEMU's x86_cpu_load_model() sets them per model).
     oc.add_property(qom::make_property(
@@ -101,6 +106,11 @@ void X86CPU::register_properties(qom::ObjectClass &oc)
     }
 }
 
+namespace {
+// CPUID.1:ECX bit 24 (SDM Vol. 2A, CPUID).
+constexpr uint32_t CPUID_EXT_TSC_DEADLINE_TIMER = 1U << 24;
+} // namespace
+
 std::vector<accel::kvm::CpuidEntry>
 X86CPU::kvm_cpuid(std::vector<accel::kvm::CpuidEntry> supported) const
 {
@@ -108,6 +118,10 @@ X86CPU::kvm_cpuid(std::vector<accel::kvm::CpuidEntry> supported) const
         if (e.function == 1) {
             e.ecx = m_x2apic ? e.ecx | accel::kvm::CPUID_EXT_X2APIC
                              : e.ecx & ~accel::kvm::CPUID_EXT_X2APIC;
+            // Only cleared: the bit stays what KVM supports otherwise.
+            if (!m_tsc_deadline) {
+                e.ecx &= ~CPUID_EXT_TSC_DEADLINE_TIMER;
+            }
             // The initial APIC ID, as QEMU's cpu_x86_cpuid() reports it.
             e.ebx = (e.ebx & 0x00ffffff) | (m_apic_id << 24);
         } else if (e.function == 0xb || e.function == 0x1f) {

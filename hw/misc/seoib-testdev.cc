@@ -31,6 +31,7 @@ SeoibTestdevState::SeoibTestdevState()
 void SeoibTestdevState::class_init(qdev::DeviceClass &dc)
 {
     dc.desc = "Test device with a level-triggered IOAPIC interrupt line";
+    dc.category = qdev::DeviceCategory::Misc;
     // A test device is added on the command line (-device seoib-testdev),
     // as QEMU's pc-testdev is.
     dc.user_creatable = true;

@@ -3,12 +3,16 @@
  * is honoured, on the real kernel or on the kernel model.
  *
  * run_builtin_guest() runs the `storm` payload (hw/i386/guest/storm.S) on
- * vCPU 0 of a built VM.  The guest enables its x2APIC, optionally asks for
- * Suppress EOI Broadcast (SVR bit 12), programs the IOAPIC redirection entry
- * of the seoib-testdev device's pin itself (through the IOAPIC's MMIO
- * window, as an OS does), then services device events with the
- * directed-EOI discipline of Windows with VBS: LAPIC EOI first, then the
- * device, then -- only if SVR bit 12 stuck -- the IOAPIC EOI register.
+ * vCPU 0 of a built VM.  The guest enables its x2APIC, reads the LVR,
+ * programs the IOAPIC redirection entry of the seoib-testdev device's pin
+ * itself (through the IOAPIC's MMIO window, as an OS does), then services
+ * device events as a real guest does: where LVR bit 24 advertises Suppress
+ * EOI Broadcast it sets SVR bit 12 and uses the directed-EOI discipline of
+ * Windows with VBS (LAPIC EOI first, then the device, then -- only if SVR
+ * bit 12 stuck -- the IOAPIC EOI register); otherwise it services the
+ * device before the LAPIC EOI.  GuestEoiMode::ForceDirected keeps the
+ * directed discipline whatever the LVR says, for the tests of the kernel's
+ * SVR masking.
  *
  * The host side is a run loop over the typed exits: port I/O goes to the
  * test device, MMIO in the IOAPIC window to the userspace IOAPIC, and
@@ -49,14 +53,23 @@ namespace sysemu {
 
 class Vm;
 
+/// How the guest ends its interrupts.
+enum class GuestEoiMode {
+    /// As a real guest: directed EOI (SVR bit 12, LAPIC EOI, device, IOAPIC
+    /// EOI) only where LVR bit 24 is set; otherwise the device is serviced
+    /// before the LAPIC EOI.
+    AsAdvertised,
+    /// Always ask for SVR bit 12 and EOI the LAPIC before servicing the
+    /// device; the IOAPIC EOI follows only where bit 12 stuck.
+    ForceDirected,
+};
+
 /// What the guest does and how long the host lets it.
 struct GuestRunOptions {
     /// Device events the guest services.
     unsigned events { 16 };
-    /// The guest sets SVR bit 12 (asks for Suppress EOI Broadcast), as a
-    /// directed-EOI guest does.  The bit sticks only where the LVR
-    /// advertises the feature.
-    bool suppress_eoi_broadcast { true };
+    /// Whether the guest uses directed EOI as the LVR says, or always.
+    GuestEoiMode eoi_mode { GuestEoiMode::AsAdvertised };
     /// The vector the guest programs into its pin's redirection entry.
     uint8_t vector { 0x40 };
     /// Exits allowed before the first event (SVR, IOAPIC programming).
@@ -86,6 +99,11 @@ struct GuestEventCounts {
     /// Deliveries of the still-asserted line after an EOI cleared remote
     /// IRR, i.e. before the guest serviced the device: the storm.
     unsigned reinjections { 0 };
+    /// Of those, the ones that followed an EOI the kernel completed before
+    /// the guest wrote it (at delivery), in a guest that services the
+    /// device first: the host's timing, not a storm.  Stock KVM has none;
+    /// the nested kvm_pvm host has one per event (kvm-facts).
+    unsigned early_eoi_reinjections { 0 };
     /// VM exits from the event's request to its end (ExitInterrupted runs
     /// are not exits of the guest and are not counted).
     unsigned exits { 0 };
@@ -113,6 +131,9 @@ struct GuestRunReport {
 
     /// The LVR as the guest read it.
     uint32_t lvr { 0 };
+    /// The guest used directed EOI (asked for SVR bit 12, EOIed its LAPIC
+    /// before servicing the device).
+    bool directed_eoi { false };
     /// The SVR the guest wrote and what it read back.
     uint32_t svr_written { 0 };
     uint32_t svr { 0 };
@@ -130,7 +151,8 @@ struct GuestRunReport {
     /// inside the kernel: they are inferred as handler entries after the
     /// first of an event, and EOI exits do not exist.
     bool reinjections_inferred { false };
-    /// A line was re-injected before the guest serviced the device.
+    /// A line was re-injected before the guest serviced the device, after
+    /// an EOI the guest wrote (early EOI re-injections do not count).
     bool storm { false };
 
     /// Time spent in KVM_RUN (Vcpu::run) and from the first run to the

@@ -63,6 +63,21 @@ struct CommandLine {
     std::vector<std::pair<QemuOpts, OptionText>> qmp;
     std::optional<std::pair<std::string, OptionText>> incoming;
     std::optional<std::pair<std::string, OptionText>> loadvm;
+    /// -kernel, -append, -initrd (with where they were typed).
+    std::optional<std::pair<std::string, OptionText>> kernel;
+    std::optional<std::pair<std::string, OptionText>> append;
+    std::optional<std::pair<std::string, OptionText>> initrd;
+    /// -m, as QEMU's "[size=]megs[,slots=n,maxmem=size]".
+    std::optional<std::pair<QemuOpts, OptionText>> memory;
+    /// -serial, one COM port each, in order ("stdio", "null",
+    /// "file:PATH", "none").
+    std::vector<std::pair<std::string, OptionText>> serials;
+    /// -chardev BACKEND,id=ID[,path=PATH]: stdio, null and file, for
+    /// -serial chardev:ID; checked when parsed.
+    std::vector<std::pair<QemuOpts, OptionText>> chardevs;
+    /// -cpu MODEL[,+feature|-feature|feature=value...].
+    std::optional<std::pair<std::string, OptionText>> cpu;
+    bool no_reboot { false };     // --no-reboot
     bool start_stopped { false }; // -S
     bool nodefaults { false };
     bool show_help { false };
@@ -76,6 +91,11 @@ struct CommandLine {
 /// QEMU's option parsing; the error text carries the location.
 qapi::Result<CommandLine>
 parse_command_line(std::span<const std::string_view> args);
+
+/// -m's size as QEMU reads it (qemu_strtosz_MiB: a number, optionally
+/// fractional, with an optional k/M/G/T/P/E suffix, MiB without one; 0
+/// means the default; rounded up to 8 KiB).  Errors are QEMU's texts.
+qapi::Result<uint64_t> parse_memory_size(const QemuOpts &opts);
 
 /// -global ARG in either form ("D.P=V" or "driver=D,property=P,value=V").
 qapi::Result<GlobalOption> parse_global(std::string_view arg);

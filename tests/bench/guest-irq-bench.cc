@@ -91,7 +91,8 @@ void BM_GuestIrqRoundTrip(benchmark::State &state, const char *kernel,
     }
     sysemu::GuestRunOptions opts;
     opts.events = EVENTS_PER_RUN;
-    opts.suppress_eoi_broadcast = svr12;
+    opts.eoi_mode = svr12 ? sysemu::GuestEoiMode::ForceDirected
+                          : sysemu::GuestEoiMode::AsAdvertised;
 
     uint64_t events = 0;
     uint64_t exits = 0;

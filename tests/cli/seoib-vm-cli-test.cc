@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -219,6 +220,83 @@ const CliCase cli_cases[] = {
     { "enable_kvm", { "-enable-kvm", "-M", "pc-q35-4.0", "-accel", "kvm,kernel=model" },
       false, 0, "Machine type 'pc-q35-4.0' is deprecated",
       "irqchip:          split (machine default)" },
+    // -kernel and its company (QEMU 7.2's texts, measured).
+    { "append_without_kernel", { "-append", "x" }, true, 1,
+      "seoib-vm: -append only allowed with -kernel option\n", "" },
+    { "initrd_without_kernel", { "-initrd", "x" }, true, 1,
+      "seoib-vm: -initrd only allowed with -kernel option\n", "" },
+    { "kernel_not_found", { "-kernel", "/nonexistent/k.flat" }, true, 1,
+      "seoib-vm: could not open kernel file '/nonexistent/k.flat': No such "
+      "file or directory\n",
+      "" },
+    { "kernel_is_a_directory", { "-kernel", "/" }, true, 1,
+      "seoib-vm: could not load kernel '/': Is a directory\n", "" },
+    { "kernel_that_is_not_multiboot", { "-kernel", SEOIB_VM_PATH }, true, 1,
+      "seoib-vm: invalid kernel header: no multiboot header in the first "
+      "8192 bytes (seoib-vm boots multiboot v1 kernels only)\n",
+      "" },
+    { "m_not_a_number", { "-m", "foo" }, true, 1,
+      "seoib-vm: -m foo: Parameter 'size' expects a non-negative number "
+      "below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, "
+      "giga-, tera-, peta-\nand exabytes, respectively.\n",
+      "" },
+    { "m_negative", { "-m", "-5" }, true, 1,
+      "Parameter 'size' expects a non-negative number below 2^64", "" },
+    { "m_unknown_key", { "-m", "1,foo=2" }, true, 1,
+      "seoib-vm: -m 1,foo=2: Invalid parameter 'foo'\n", "" },
+    { "m_slots_without_maxmem", { "-m", "size=128,slots=2" }, true, 1,
+      "seoib-vm: -m size=128,slots=2: slots specified but no max-size\n",
+      "" },
+    { "m_with_suffix", { "-m", "1.5G" }, true, 0, "", "machine:" },
+    { "cpu_unknown_model", { "-cpu", "foo" }, true, 1,
+      "seoib-vm: unable to find CPU model 'foo'\n", "" },
+    { "cpu_unknown_feature", { "-cpu", "qemu64,+foo" }, true, 1,
+      "seoib-vm: can't apply global qemu64-x86_64-cpu.foo=on: Property "
+      "'qemu64-x86_64-cpu.foo' not found\n",
+      "" },
+    { "cpu_bad_value", { "-cpu", "qemu64,x2apic=maybe" }, true, 1,
+      "seoib-vm: can't apply global qemu64-x86_64-cpu.x2apic=maybe: "
+      "Parameter 'x2apic' expects 'on' or 'off'\n",
+      "" },
+    // The CPU's CPUID without x2APIC: KVM drops LVR bit 24, and the
+    // built-in guest (an x2APIC one) cannot run.
+    { "cpu_minus_x2apic", { "-cpu", "qemu64,-x2apic" }, true, 1,
+      "the guest needs x2APIC", "LVR 0x00050014" },
+    { "serial_unknown_backend", { "-serial", "foo" }, true, 1,
+      "seoib-vm: -serial foo: 'foo' is not a valid char driver\n", "" },
+    { "serial_file_unopenable", { "-serial", "file:/nonexistent/x" }, true,
+      1,
+      "seoib-vm: -serial file:/nonexistent/x: Could not open "
+      "'/nonexistent/x': No such file or directory\n",
+      "" },
+    { "chardev_without_id", { "-chardev", "stdio" }, true, 1,
+      "seoib-vm: -chardev stdio: chardev: no id specified\n", "" },
+    { "chardev_unknown_backend", { "-chardev", "foo,id=c" }, true, 1,
+      "seoib-vm: -chardev foo,id=c: 'foo' is not a valid char driver name\n",
+      "" },
+    { "chardev_file_without_path", { "-chardev", "file,id=c" }, true, 1,
+      "seoib-vm: -chardev file,id=c: chardev: file: no filename given\n",
+      "" },
+    { "chardev_unknown_key", { "-chardev", "null,id=c,bogus=1" }, true, 1,
+      "seoib-vm: -chardev null,id=c,bogus=1: Invalid parameter 'bogus'\n",
+      "" },
+    { "chardev_duplicate_id",
+      { "-chardev", "null,id=c", "-chardev", "null,id=c" }, true, 1,
+      "seoib-vm: -chardev null,id=c: Duplicate ID 'c' for chardev\n", "" },
+    { "serial_unknown_chardev", { "-serial", "chardev:nosuch" }, true, 1,
+      "seoib-vm: -serial chardev:nosuch: could not connect serial device to "
+      "character backend 'chardev:nosuch'\n",
+      "" },
+    { "serial_on_a_chardev",
+      { "-chardev", "null,id=c", "-serial", "chardev:c" }, true, 0, "",
+      "machine:" },
+    { "device_help_lists_isa_devices", { "-device", "help" }, false, 0, "",
+      "Misc devices:\nname \"isa-debug-exit\", bus ISA\nname \"pc-testdev\", "
+      "bus ISA\n" },
+    { "device_help_lists_the_uart", { "-device", "help" }, false, 0, "",
+      "Input devices:\nname \"isa-serial\", bus ISA\n" },
+    { "isa_debug_exit_help", { "-device", "isa-debug-exit,help" }, false, 0,
+      "", "  iobase=<uint32>        -  (default: 1281)\n" },
     { "accel_irqchip_beats_machine",
       { "-M", "q35,kernel-irqchip=on", "-accel",
         "kvm,kernel=model,kernel-irqchip=split" },
@@ -256,6 +334,25 @@ TEST_P(SeoibVmCli, StatusAndMessagesAsQemu)
 
 INSTANTIATE_TEST_SUITE_P(Table, SeoibVmCli, ::testing::ValuesIn(cli_cases),
                          [](const auto &info) { return info.param.name; });
+
+// A good image on the kernel model: refused after the image was checked,
+// before anything runs.
+TEST(SeoibVmCli, KernelNeedsTheHostsKvm)
+{
+    const std::string dummy =
+        SEOIB_SOURCE_ROOT "/../shared/kvm-unit-tests/dummy.flat";
+    if (!std::ifstream(dummy)) {
+        GTEST_SKIP() << "no kvm-unit-tests image " << dummy;
+    }
+    std::vector<std::string> args = base;
+    args.insert(args.end(), { "-kernel", dummy });
+
+    cli_test::Run run = cli_test::run_seoib_vm(args);
+
+    EXPECT_EQ(run.status, 1);
+    EXPECT_EQ(run.err, "seoib-vm: -kernel needs the host's KVM (kernel=host): "
+                       "the kernel model runs only the built-in payloads\n");
+}
 
 TEST(SeoibVmCli, UnmodelledCompatEntriesAreReportedNotDropped)
 {

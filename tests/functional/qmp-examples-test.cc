@@ -22,6 +22,7 @@
 #include <iostream>
 #include <optional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,11 +44,23 @@ const std::vector<std::string> EXAMPLES_ON_HOST_KVM = { "query-kvm" };
 
 /// How to make the event of an event-only example happen, and the
 /// commands that do it.
-const std::map<std::string, std::vector<std::string>, std::less<>>
+/// A command of a trigger and its arguments as JSON ("" for none).
+struct TriggerCommand {
+    std::string command;
+    std::string arguments;
+};
+const std::map<std::string, std::vector<TriggerCommand>, std::less<>>
     EVENT_TRIGGERS = {
-        { "STOP", { "cont", "stop" } },
-        { "RESUME", { "cont" } },
+        { "STOP", { { "cont", "" }, { "stop", "" } } },
+        { "RESUME", { { "cont", "" } } },
+        // A stopped VM migrates in one go; a running one in passes.
+        { "MIGRATION", { { "migrate", R"({"uri": "exec:cat > /dev/null"})" } } },
+        { "MIGRATION_PASS",
+          { { "cont", "" }, { "migrate", R"({"uri": "exec:cat > /dev/null"})" } } },
     };
+
+/// Events a trigger causes after its command's response.
+const std::set<std::string, std::less<>> ASYNC_EVENTS = { "MIGRATION_PASS" };
 
 struct Exchange {
     bool from_client;
@@ -110,13 +123,14 @@ std::string replay(qmp_test::QmpClient &client, const Example &example)
     // After a trigger everything the example can show has arrived; reading
     // on would wait forever for an event that was not sent.
     bool triggered = false;
+    bool events_follow = false;
     auto next_received = [&]() -> std::optional<QObject> {
         if (!received.empty()) {
             QObject m = std::move(received.front());
             received.pop_front();
             return m;
         }
-        if (triggered) {
+        if (triggered && !events_follow) {
             return std::nullopt;
         }
         return client.receive();
@@ -124,16 +138,20 @@ std::string replay(qmp_test::QmpClient &client, const Example &example)
 
     if (auto trigger = EVENT_TRIGGERS.find(example.definition);
         trigger != EVENT_TRIGGERS.end()) {
-        for (const std::string &command : trigger->second) {
-            const QObject response = client.execute(command);
+        for (const TriggerCommand &t : trigger->second) {
+            const QObject response =
+                t.arguments.empty() ? client.execute(t.command)
+                                    : client.execute(t.command, json(t.arguments));
             if (!(response == json(R"({"return": {}})"))) {
-                return "trigger " + command + " failed: " +
+                return "trigger " + t.command + " failed: " +
                        qapi::to_json(response);
             }
         }
-        // Events precede the response of the command that caused them.
+        // Events precede the response of the command that caused them,
+        // except a live migration's, which come while it runs.
         received.swap(client.events());
         triggered = true;
+        events_follow = ASYNC_EVENTS.count(example.definition) != 0;
     }
 
     for (const Exchange &x : example.exchanges) {

@@ -402,6 +402,17 @@ void LinuxVcpu::complete_io_in(uint32_t value)
     std::memcpy(m_mapping->bytes_at(in.data_offset), &value, in.size);
 }
 
+void LinuxVcpu::complete_mmio_read(uint64_t value)
+{
+    if (!m_pending_mmio_read.has_value()) {
+        return;
+    }
+    const size_t size = std::min(*m_pending_mmio_read, sizeof(value));
+    m_pending_mmio_read.reset();
+    // x86 is little-endian: the low `size` bytes of value are the data.
+    std::memcpy(m_mapping->run()->mmio.data, &value, size);
+}
+
 VcpuExit LinuxVcpu::decode_exit(const kvm_run &run)
 {
     switch (run.exit_reason) {
@@ -435,6 +446,8 @@ VcpuExit LinuxVcpu::decode_exit(const kvm_run &run)
             size_t size =
                 std::min<size_t>(run.mmio.len, sizeof(mmio.value));
             std::memcpy(&mmio.value, run.mmio.data, size);
+        } else {
+            m_pending_mmio_read = run.mmio.len;
         }
         return mmio;
     }

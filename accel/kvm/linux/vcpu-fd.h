@@ -68,6 +68,7 @@ public:
     qapi::Result<void> set_xsave(const XsaveState &xsave) override;
     qapi::Result<VcpuExit> run() override;
     void complete_io_in(uint32_t value) override;
+    void complete_mmio_read(uint64_t value) override;
 
 private:
     struct PendingIn {
@@ -84,6 +85,8 @@ private:
     RunWatchdog m_watchdog;
     std::optional<PendingIn> m_pending_in;
     size_t m_xsave_size;
+    /// The length of an MMIO read waiting for complete_mmio_read().
+    std::optional<size_t> m_pending_mmio_read;
 };
 
 } // namespace accel::kvm::host

@@ -1,13 +1,20 @@
 /*
  * storm: service level-triggered interrupts from the seoib-testdev device
- * through the IOAPIC with the directed-EOI discipline Windows uses (VBS /
- * Credential Guard): LAPIC EOI first, then service the device, then -- only
- * if Suppress EOI Broadcast is in force -- EOI the IOAPIC directly.
+ * through the IOAPIC as a real guest does.
+ *
+ * The guest reads the x2APIC LVR first.  Where bit 24 advertises Suppress
+ * EOI Broadcast it uses directed EOI, the discipline Windows uses (VBS /
+ * Credential Guard): set SVR bit 12, EOI the LAPIC first, then service the
+ * device, then EOI the IOAPIC directly.  Where bit 24 is clear it services
+ * the device before the LAPIC EOI, as every guest without directed EOI does,
+ * so the broadcast EOI finds the line already low.
  *
  * Under a kernel that advertises SEOIB but ignores SVR bit 12 (KVM's
- * "quirked" split-irqchip mode) the LAPIC EOI still reaches the userspace
- * IOAPIC, which clears remote IRR while the device still asserts its line
- * and injects the interrupt again: the storm this project fixes.
+ * "quirked" split-irqchip mode) the LAPIC EOI of a directed-EOI guest still
+ * reaches the userspace IOAPIC, which clears remote IRR while the device
+ * still asserts its line and injects the interrupt again: the storm this
+ * project fixes.  A mode parameter forces directed EOI whatever the LVR
+ * says, for the tests of KVM's SVR masking.
  *
  * Real mode, loaded and entered at LOAD_ADDR (given to `as` with --defsym).
  * The host has put the LAPIC in x2APIC mode (APICBASE) and set DS=ES=SS
@@ -19,7 +26,8 @@
  * Parameters (KVM_SET_REGS):
  *   EAX  number of device events to service
  *   EBX  interrupt vector (32-255); the program installs its IVT entry
- *   ECX  non-zero: set SVR bit 12 (ask for Suppress EOI Broadcast)
+ *   ECX  EOI mode: 0 = directed EOI only where LVR bit 24 is set (a real
+ *        guest); non-zero = always set SVR bit 12 and EOI the LAPIC first
  *   EDX  IOAPIC pin of the device's line (0-23)
  *   ESI  the device's I/O base
  *   EDI  destination APIC ID (physical) for the redirection entry
@@ -45,7 +53,8 @@
  * interrupt is taken within the event that caused it.
  *
  * Memory used besides the image: the IVT entry of the vector and the stack
- * below SP (6 bytes of interrupt frame, 20 of saved registers).
+ * below SP (6 bytes of interrupt frame, 20 of saved registers, 2 of return
+ * address).
  */
     .code16
     .text
@@ -61,6 +70,7 @@
     .equ TESTDEV_SVR, 0xc
 
     .equ MSR_X2APIC_LVR, 0x803
+    .equ LVR_DIRECTED_EOI, 0x1000000
     .equ MSR_X2APIC_EOI, 0x80b
     .equ MSR_X2APIC_SVR, 0x80f
     .equ MSR_X2APIC_LVT_LINT0, 0x835
@@ -89,6 +99,7 @@
     .set IOBASE, iobase_var - start + LOAD_ADDR
     .set SEOIB_IN_FORCE, seoib_var - start + LOAD_ADDR
     .set IRR_MSR, irr_msr_var - start + LOAD_ADDR
+    .set DIRECTED, directed_var - start + LOAD_ADDR
 
 start:
     mov %bx, VECTOR
@@ -98,11 +109,26 @@ start:
     mov %eax, %ebx
     mov %ebx, EVENTS_WANTED
 
+    /* Directed EOI where the LVR advertises it (bit 24), or always when
+     * the host forces it (ECX non-zero). */
+    xor %ebx, %ebx
+    test %ecx, %ecx
+    jnz directed_known
+    mov $MSR_X2APIC_LVR, %ecx
+    rdmsr
+    mov $LVR_DIRECTED_EOI, %ecx
+    test %ecx, %eax
+    jz directed_off
+directed_known:
+    inc %bx
+directed_off:
+    mov %bx, DIRECTED
+
     /* KVM masks a guest SVR write with the current LVR: bit 12 sticks only
      * if LVR bit 24 advertises it (kvm-facts 2.2), which the read-back
      * below shows. */
     mov $SVR_ENABLED, %eax
-    test %ecx, %ecx
+    test %bx, %bx
     jz write_svr
     mov $(SVR_ENABLED | SVR_SUPPRESS_EOI_BROADCAST), %eax
 write_svr:
@@ -244,7 +270,9 @@ finished:
     out %ax, %dx
     jmp finished
 
-/* Directed-EOI order: LAPIC EOI, service the device, IOAPIC EOI. */
+/* Directed EOI: LAPIC EOI, service the device, IOAPIC EOI (where SVR bit
+ * 12 stuck).  Otherwise: service the device, then the LAPIC EOI, whose
+ * broadcast finds the line low. */
 handler:
     push %eax
     push %ebx
@@ -258,16 +286,11 @@ handler:
     add $TESTDEV_HANDLER, %dx
     out %al, %dx
 
-    mov $MSR_X2APIC_EOI, %ecx
-    xor %eax, %eax
-    xor %edx, %edx
-    wrmsr
-    mov VECTOR, %bx
-    mov %bx, %ax
-    mov IOBASE, %dx
-    add $TESTDEV_LAPIC_EOI, %dx
-    out %al, %dx
+    mov DIRECTED, %bx
+    test %bx, %bx
+    jz service_first
 
+    call lapic_eoi
     mov IOBASE, %dx
     add $TESTDEV_SERVICE, %dx
     out %al, %dx
@@ -283,6 +306,13 @@ handler:
     mov IOBASE, %dx
     add $TESTDEV_IOAPIC_EOI, %dx
     out %al, %dx
+    jmp handler_done
+
+service_first:
+    mov IOBASE, %dx
+    add $TESTDEV_SERVICE, %dx
+    out %al, %dx
+    call lapic_eoi
 
 handler_done:
     pop %edi
@@ -291,6 +321,19 @@ handler_done:
     pop %ebx
     pop %eax
     iret
+
+/* The LAPIC EOI (wrmsr 0x80B) and its report; leaves AL = the vector. */
+lapic_eoi:
+    mov $MSR_X2APIC_EOI, %ecx
+    xor %eax, %eax
+    xor %edx, %edx
+    wrmsr
+    mov VECTOR, %bx
+    mov %bx, %ax
+    mov IOBASE, %dx
+    add $TESTDEV_LAPIC_EOI, %dx
+    out %al, %dx
+    ret
 
     .balign 4
 events_wanted_var:
@@ -310,4 +353,6 @@ iobase_var:
 seoib_var:
     .word 0
 irr_msr_var:
+    .word 0
+directed_var:
     .word 0

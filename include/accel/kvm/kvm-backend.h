@@ -338,6 +338,11 @@ public:
     /// complete_io_in() with the value before the next run().
     virtual qapi::Result<VcpuExit> run() = 0;
     virtual void complete_io_in(uint32_t value) = 0;
+    /// After an ExitMmio read, the value the guest reads (its low `size`
+    /// bytes), before the next run().  The default drops it: the guest
+    /// reads what the backend left (the kernel model interprets no MMIO
+    /// reads that need it).
+    virtual void complete_mmio_read(uint64_t value) { (void)value; }
 };
 
 /// A VM fd.

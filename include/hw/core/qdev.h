@@ -23,11 +23,23 @@ namespace qdev {
 inline constexpr std::string_view TYPE_DEVICE = "device";
 inline constexpr std::string_view TYPE_SYS_BUS_DEVICE = "sys-bus-device";
 
+/// The groups -device help lists devices in (QEMU's DeviceCategory, in
+/// its order).
+enum class DeviceCategory {
+    Bridge, Usb, Storage, Network, Input, Display, Sound, Misc, Cpu,
+    Watchdog, Uncategorized,
+};
+
 /// Per-type device data (QEMU's DeviceClass).
 class DeviceClass : public qom::ObjectClass {
 public:
     /// One-line description for -device help.
     std::string desc;
+    /// Where -device help lists it.
+    DeviceCategory category { DeviceCategory::Uncategorized };
+    /// The bus it plugs into, as -device help names it ("ISA"); empty for
+    /// none.
+    std::string bus_type;
     /// May be created and destroyed while the machine runs.  Unused user
     /// globals on hotpluggable types are not warned about.
     bool hotpluggable { true };

@@ -18,6 +18,12 @@
  *   Real         CS:IP = 0:ip, CS limit 64 KiB; DS/ES/FS/GS/SS base 0 with a
  *                4 GiB limit ("unreal mode"), so 0x67-prefixed accesses
  *                reach MMIO such as the IOAPIC at 0xfec00000.
+ *   Protected32  the multiboot machine state (specification 3.2): CR0.PE
+ *                set, paging off; CS a flat 32-bit code segment (selector
+ *                0x08), DS/ES/FS/GS/SS flat 32-bit data (selector 0x10),
+ *                base 0 and limit 4 GiB.  The GDTR is left as it is: a
+ *                multiboot kernel loads its own GDT before it reloads a
+ *                segment register.
  * RFLAGS is 0x2 (interrupts off until the guest's `sti`) and the
  * six parameter registers are set from the CpuEntry, the others zeroed.
  */
@@ -53,23 +59,28 @@ public:
     GuestRam &operator=(const GuestRam &) = delete;
     ~GuestRam();
 
-    /// Allocates `size` bytes (a multiple of the page size) and maps them
-    /// as slot BOOT_RAM_SLOT at GPA 0 (KVM_SET_USER_MEMORY_REGION).
+    /// Allocates `size` bytes (a multiple of the page size; zeroed pages
+    /// mapped on first touch) and maps them as memory slot `slot` at GPA
+    /// `gpa` (KVM_SET_USER_MEMORY_REGION).  Errors: the size, the host
+    /// refusing the memory ("cannot set up guest memory 'pc.ram'", as
+    /// QEMU), the ioctl.
     static qapi::Result<std::unique_ptr<GuestRam>>
-    create(accel::kvm::Vm &vm, size_t size = BOOT_RAM_SIZE);
+    create(accel::kvm::Vm &vm, size_t size = BOOT_RAM_SIZE,
+           uint32_t slot = BOOT_RAM_SLOT, uint64_t gpa = 0);
 
-    std::span<std::byte> bytes() { return { m_memory.get(), m_size }; }
+    std::span<std::byte> bytes() { return { m_memory, m_size }; }
+
+    uint64_t gpa() const { return m_gpa; }
 
 private:
-    struct AlignedDelete {
-        void operator()(std::byte *p) const;
-    };
-
-    GuestRam(accel::kvm::Vm &vm, size_t size);
+    GuestRam(accel::kvm::Vm &vm, std::byte *memory, size_t size,
+             uint32_t slot, uint64_t gpa);
 
     accel::kvm::Vm &m_vm;
+    std::byte *m_memory;
     size_t m_size;
-    std::unique_ptr<std::byte[], AlignedDelete> m_memory;
+    uint32_t m_slot;
+    uint64_t m_gpa;
     bool m_registered { false };
 };
 
@@ -93,7 +104,7 @@ uint64_t apic_base(uint32_t vcpu_id, ApicMode mode);
 qapi::Result<bool> set_apic_base(accel::kvm::Vcpu &vcpu, ApicMode mode);
 
 /// The CPU modes a guest is entered in (see the top of this file).
-enum class EntryMode { Real };
+enum class EntryMode { Real, Protected32 };
 
 /// Where and how a vCPU starts: the mode, IP and SP, and the registers a
 /// payload or a boot protocol takes its parameters in.

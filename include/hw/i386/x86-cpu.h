@@ -9,6 +9,8 @@
  *   x2apic    bool    CPUID.1:ECX.x2APIC; with it KVM may advertise Suppress
  *                     EOI Broadcast in the LVR (default on, as QEMU under
  *                     KVM with an in-kernel LAPIC)
+ *   tsc-deadline bool CPUID.1:ECX.TSC-deadline as KVM supports it; off
+ *                     clears it (-cpu qemu64,-tsc-deadline)
  * plus every property a machine compat table sets on these types, carried
  * (qom-get, -global) but not acted on: seoib computes no CPUID for them.
  *
@@ -84,6 +86,7 @@ private:
 
     uint32_t m_apic_id { UNASSIGNED_APIC_ID };
     bool m_x2apic { true };
+    bool m_tsc_deadline { true };
     std::string m_model_id;
     int64_t m_family {};
     int64_t m_model {};

@@ -383,16 +383,59 @@ TEST(GuestRun, InKernelIoapicReinjectsAndIsInferred)
 {
     auto vm = build_model_vm({}, "kernel-irqchip=on");
     ASSERT_NE(vm, nullptr);
+    GuestRunOptions opts = events(3);
+    opts.eoi_mode = sysemu::GuestEoiMode::ForceDirected;
 
-    auto report = sysemu::run_builtin_guest(*vm, events(3));
+    auto report = sysemu::run_builtin_guest(*vm, opts);
 
-    // No LVR bit 24 with the in-kernel IOAPIC, so SVR bit 12 is dropped and
-    // the kernel's IOAPIC re-delivers at the LAPIC EOI, without an exit.
+    // No LVR bit 24 with the in-kernel IOAPIC, so the forced SVR bit 12 is
+    // dropped and the kernel's IOAPIC re-delivers at the LAPIC EOI, without
+    // an exit.
     ASSERT_TRUE(report.has_value()) << report.error().message();
     EXPECT_TRUE(report.value().reinjections_inferred);
     EXPECT_EQ(report.value().totals().handler_entries, 6U);
     EXPECT_EQ(report.value().totals().eoi_exits, 0U);
     EXPECT_EQ(report.value().totals().reinjections, 3U);
+}
+
+TEST(GuestRun, GuestWithoutDirectedEoiServicesTheDeviceFirst)
+{
+    auto vm = build_model_vm({ "-global", "ioapic.version=0x11" },
+                             "kernel-irqchip=split");
+    ASSERT_NE(vm, nullptr);
+
+    auto report = sysemu::run_builtin_guest(*vm, events(4));
+
+    // seoib-policy=auto with a 0x11 IOAPIC: LVR bit 24 clear, so the guest
+    // leaves SVR bit 12 alone and its one broadcast EOI finds the line low.
+    ASSERT_TRUE(report.has_value()) << report.error().message();
+    EXPECT_FALSE(report.value().directed_eoi);
+    EXPECT_EQ(report.value().svr_written, 0x1ffU);
+    EXPECT_EQ(report.value().events.front(),
+              (sysemu::GuestEventCounts { .handler_entries = 1,
+                                          .lapic_eois = 1,
+                                          .services = 1,
+                                          .ioapic_eois = 0,
+                                          .eoi_exits = 1,
+                                          .reinjections = 0,
+                                          .exits = 6 }));
+    EXPECT_FALSE(report.value().storm);
+}
+
+TEST(GuestRun, ForcedDirectedEoiWithoutSeoibStorms)
+{
+    auto vm = build_model_vm({ "-global", "ioapic.version=0x11" },
+                             "kernel-irqchip=split");
+    ASSERT_NE(vm, nullptr);
+    GuestRunOptions opts = events(4);
+    opts.eoi_mode = sysemu::GuestEoiMode::ForceDirected;
+
+    auto report = sysemu::run_builtin_guest(*vm, opts);
+
+    ASSERT_TRUE(report.has_value()) << report.error().message();
+    EXPECT_TRUE(report.value().directed_eoi);
+    EXPECT_EQ(report.value().svr, 0x1ffU);
+    EXPECT_TRUE(report.value().storm);
 }
 
 TEST(GuestRun, RunsAgainOnTheSameVm)

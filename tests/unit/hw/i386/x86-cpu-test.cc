@@ -161,6 +161,35 @@ TEST(X86CPUTree, QomGetReadsQemusPropertyNamesAndTypes)
     EXPECT_EQ(cpu.find_property("apic-id")->type(), "uint32");
 }
 
+TEST(X86CPUTree, CpuMinusTscDeadlineClearsTheCpuidBit)
+{
+    auto vm = build_model({ "-cpu", "qemu64,-tsc-deadline" });
+    ASSERT_TRUE(vm);
+    const X86CPU &cpu = cpu_at(*vm, "/machine/unattached/device[0]");
+    // CPUID.1:ECX with TSC-deadline (bit 24) and x2APIC (bit 21) supported.
+    const std::vector<accel::kvm::CpuidEntry> supported {
+        { .function = 1, .ecx = (1U << 24) | (1U << 21) }
+    };
+
+    auto cpuid = cpu.kvm_cpuid(supported);
+
+    EXPECT_EQ(cpuid.front().ecx, 1U << 21);
+}
+
+TEST(X86CPUTree, TscDeadlineStaysAsKvmSupportsIt)
+{
+    auto vm = build_model({ "-cpu", "qemu64,+x2apic,+tsc-deadline" });
+    ASSERT_TRUE(vm);
+    const X86CPU &cpu = cpu_at(*vm, "/machine/unattached/device[0]");
+    const std::vector<accel::kvm::CpuidEntry> supported {
+        { .function = 1, .ecx = 1U << 24 }
+    };
+
+    auto cpuid = cpu.kvm_cpuid(supported);
+
+    EXPECT_EQ(cpuid.front().ecx, (1U << 24) | (1U << 21));
+}
+
 // ---- APIC IDs per topology (QEMU 7.2's qom-get apic-id, CPU by CPU) --------
 
 TEST(X86CPUApicId, TwoSocketsOfTwoCoresAreDense)
