@@ -269,8 +269,13 @@ qapi::Result<void> RAMState::load(StreamReader &f, int version_id)
             }
             auto page = b.host.subspan(addr, TARGET_PAGE_SIZE);
             if (flags & RAM_SAVE_FLAG_ZERO) {
-                // QEMU's ram_handle_compressed(): fill with the byte.
-                std::memset(page.data(), f.get_byte(), page.size());
+                // QEMU's ram_handle_zero(): fill with the byte, but leave a
+                // page that is zero already untouched, so that RAM the guest
+                // never used is not allocated on the destination.
+                uint8_t fill = f.get_byte();
+                if (fill != 0 || !is_zero_page(page)) {
+                    std::memset(page.data(), fill, page.size());
+                }
             } else {
                 f.get_buffer(page);
             }

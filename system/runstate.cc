@@ -181,7 +181,9 @@ public:
         set_migration_status(qapi::MigrationStatus::Setup);
         const qapi::RunState resume_to = m_state;
         const bool was_running = m_state == qapi::RunState::Running;
-        if (was_running) {
+        if (was_running || uri.bidirectional()) {
+            // Pre-copy from the main loop; a stopped VM's takes one pass,
+            // and only its end counts as downtime, as in QEMU.
             return start_live(std::move(channel));
         }
         // Stop-and-copy: the guest stops between two of its events.
@@ -358,7 +360,7 @@ private:
     void live_step()
     {
         LiveMigration &live = *m_live;
-        if (!live.pass_sent && m_state == qapi::RunState::Running) {
+        if (!live.pass_sent) {
             auto sent = live.save->iterate();
             if (!sent) {
                 finish_live(sent.release_error(), true);

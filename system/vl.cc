@@ -834,6 +834,10 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
 
     auto vm = std::make_unique<Vm>(std::move(owned_ctx), std::move(machine),
                                    std::move(accel));
+    if (cl.memory && !cl.kernel) {
+        TRY(at(cl.memory->second,
+               vm->set_guest_ram_size(TRY(parse_memory_size(cl.memory->first)))));
+    }
     // The built-in guest's device is part of the machine from here on, so
     // that its globals apply and an incoming stream finds it.  A machine
     // the guest cannot run on is still built: the main job says why.

@@ -158,9 +158,26 @@ qapi::Result<hw::x86::GuestRam *> Vm::guest_ram()
         if (kvm == nullptr) {
             return qapi::Error("guest RAM needs the kvm accelerator");
         }
-        m_guest_ram = TRY(hw::x86::GuestRam::create(kvm->vm()));
+        m_guest_ram = TRY(hw::x86::GuestRam::create(kvm->vm(), m_guest_ram_size));
     }
     return m_guest_ram.get();
+}
+
+qapi::Result<void> Vm::set_guest_ram_size(uint64_t size)
+{
+    // One slot at GPA 0 must end below the PCI hole of a q35 (2 GiB there:
+    // QEMU's below-4G RAM of a q35 with more than 2.75 GiB).
+    constexpr uint64_t MAX_BUILTIN_RAM = 2ULL << 30;
+    if (size == 0 || size % 4096 != 0 || size > MAX_BUILTIN_RAM) {
+        return qapi::Error::format("the built-in guest's RAM must be a whole number of "
+                                   "4 KiB pages up to 2 GiB (-m {})",
+                                   size);
+    }
+    if (m_guest_ram) {
+        return qapi::Error("the guest RAM exists already");
+    }
+    m_guest_ram_size = size;
+    return {};
 }
 
 qapi::Result<qapi::SeoibInfo> Vm::query_seoib() const

@@ -59,6 +59,10 @@ public:
     /// made the first time it is asked for: the built-in guest's memory,
     /// and the "pc.ram" block a migration carries.  Errors: no KVM VM.
     qapi::Result<hw::x86::GuestRam *> guest_ram();
+    /// -m for the built-in guest: its RAM's size (default 1 MiB), before
+    /// guest_ram() is first asked for.  Errors: not a whole number of
+    /// pages, or more than fits below the 32-bit PCI hole in one slot.
+    qapi::Result<void> set_guest_ram_size(uint64_t size);
 
     /// QMP query-seoib.
     qapi::Result<qapi::SeoibInfo> query_seoib() const;
@@ -70,6 +74,7 @@ private:
     qom::Ref<hw::MachineState> m_machine;
     qom::Ref<accel::AccelState> m_accel;
     std::unique_ptr<hw::x86::GuestRam> m_guest_ram;
+    uint64_t m_guest_ram_size { hw::x86::BOOT_RAM_SIZE };
     std::unique_ptr<BuiltinGuest> m_guest;
     int m_job_status { 0 };
 };
