@@ -184,7 +184,7 @@ public:
         if (was_running || uri.bidirectional()) {
             // Pre-copy from the main loop; a stopped VM's takes one pass,
             // and only its end counts as downtime, as in QEMU.
-            return start_live(std::move(channel));
+            return start_live(std::move(channel), resume_to);
         }
         // Stop-and-copy: the guest stops between two of its events.
         set_state(qapi::RunState::FinishMigrate);
@@ -239,7 +239,7 @@ public:
         // Only a live pre-copy is ever in flight when a command arrives.
         if (m_live) {
             g_source_remove(m_live->source);
-            finish_live(qapi::Error("migration was cancelled"), true);
+            finish_live(qapi::Error("migration was cancelled"));
             set_migration_status(qapi::MigrationStatus::Cancelled);
         }
         return {};
@@ -323,6 +323,8 @@ private:
         unsigned source { 0 };
         /// The pages of the current pass are all sent.
         bool pass_sent { false };
+        /// The run state to go back to if the migration fails.
+        qapi::RunState resume_to { qapi::RunState::Running };
     };
 
     /// Pages per main-loop iteration: a hundredth of a second of the
@@ -332,9 +334,10 @@ private:
         return std::max<uint64_t>(4096, m_max_bandwidth / 100);
     }
 
-    qapi::Result<void> start_live(migration::Channel channel)
+    qapi::Result<void> start_live(migration::Channel channel, qapi::RunState resume_to)
     {
         auto live = std::make_unique<LiveMigration>();
+        live->resume_to = resume_to;
         live->channel = std::move(channel);
         live->writer = std::make_unique<migration::FdWriter>(live->channel.fd());
         auto save = OutgoingMigration::start(m_vm, *live->writer, bytes_per_iteration());
@@ -363,7 +366,7 @@ private:
         if (!live.pass_sent) {
             auto sent = live.save->iterate();
             if (!sent) {
-                finish_live(sent.release_error(), true);
+                finish_live(sent.release_error());
                 return;
             }
             live.pass_sent = sent.value();
@@ -400,14 +403,15 @@ private:
             return live.channel.close();
         }();
         m_downtime_ms = elapsed_ms(downtime_start);
-        finish_live(std::move(done), was_running);
+        finish_live(std::move(done));
     }
 
-    void finish_live(qapi::Result<void> result, bool resume)
+    void finish_live(qapi::Result<void> result)
     {
         if (!m_save_stats && m_live) {
             m_save_stats = m_live->save->stats();
         }
+        const qapi::RunState resume_to = m_live ? m_live->resume_to : qapi::RunState::Running;
         m_live.reset();
         m_total_time_ms = elapsed_ms(m_migration_start);
         if (result) {
@@ -418,8 +422,11 @@ private:
         m_migration_error = result.error().message();
         fmt::print(stderr, "{}: migration failed: {}\n", PROGRAM_NAME, *m_migration_error);
         set_migration_status(qapi::MigrationStatus::Failed);
+        // Nothing is lost: the VM goes back to what it was doing.
+        const bool resume = resume_to == qapi::RunState::Running &&
+                            m_state != qapi::RunState::Running;
+        set_state(resume_to);
         if (resume) {
-            set_state(qapi::RunState::Running);
             m_monitor->emit_event(qapi::qapi_event_resume());
             schedule_guest();
         }

@@ -217,6 +217,22 @@ bool wait_event(qmp_test::QmpClient &qmp, const std::string &name)
     return false;
 }
 
+/// Polls query-migrate until the migration has ended (a bounded number of
+/// times); its final status.
+std::string wait_migration_end(qmp_test::QmpClient &qmp)
+{
+    std::string status;
+    for (int i = 0; i < 2000; ++i) {
+        QObject info = qmp.execute("query-migrate");
+        status = info.get("return") ? text(info.get("return")->get("status")) : "";
+        if (status != "setup" && status != "active") {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return status;
+}
+
 struct Moved {
     bool taken { false };
     std::optional<int64_t> destination_lvr;
@@ -252,8 +268,7 @@ void migrate_once(const std::string &source_accel, const std::vector<std::string
 
     QObject reply = src.execute("migrate", json("{\"uri\": \"unix:" + sock + "\"}"));
     ASSERT_NE(reply.get("return"), nullptr) << qapi::to_json(reply);
-    QObject info = src.execute("query-migrate");
-    moved.migrate_status = info.get("return") ? text(info.get("return")->get("status")) : "";
+    moved.migrate_status = wait_migration_end(src);
     moved.taken = moved.migrate_status == "completed";
 
     if (moved.taken) {
@@ -384,9 +399,7 @@ TEST_P(LiveMigration, GuestKeepsRunningDuringPrecopyAndFinishesOnTheDestination)
     ASSERT_TRUE(src.receive_response().has_value());
     ASSERT_TRUE(wait_event(src, "MIGRATION_PASS"));
     ASSERT_TRUE(wait_event(src, "STOP"));
-    QObject info = src.execute("query-migrate");
-    ASSERT_NE(info.get("return"), nullptr);
-    EXPECT_EQ(text(info.get("return")->get("status")), "completed") << qapi::to_json(info);
+    EXPECT_EQ(wait_migration_end(src), "completed");
     EXPECT_EQ(status_of(src), "postmigrate");
 
     // Part of the guest's work happened during pre-copy, the rest comes.
