@@ -364,6 +364,58 @@ INSTANTIATE_TEST_SUITE_P(Backends, MigrationAcrossBackends,
                              return std::string(info.param.name);
                          });
 
+TEST(MigrationRoundTrip, HostToModelAndBackFinishesWithTheSameCounts)
+{
+    if (!qmp_test::host_kvm_available()) {
+        GTEST_SKIP() << "/dev/kvm cannot be opened here";
+    }
+    std::string dir = qmp_test::make_temp_dir();
+    std::string there = dir + "/there.sock", back = dir + "/back.sock";
+    auto args = [](int pause_after, const std::string &incoming) {
+        std::vector<std::string> a = vm_args("pc-q35-11.0", 0x20);
+        a.insert(a.end(),
+                 { "-global", "seoib-testdev.x-pause-after=" + std::to_string(pause_after) });
+        if (!incoming.empty()) {
+            a.insert(a.end(), { "-incoming", "unix:" + incoming });
+        }
+        return a;
+    };
+    // The host runs events 1-5, the model 6-10, the host again 11-16.
+    qmp_test::VmProcess first({ .accel = accel("host", Policy::Auto), .start_stopped = true,
+                                .extra_args = args(5, "") });
+    qmp_test::VmProcess model({ .accel = accel("model", Policy::Auto), .start_stopped = false,
+                                .extra_args = args(10, there) });
+    qmp_test::VmProcess last({ .accel = accel("host", Policy::Auto), .start_stopped = false,
+                               .extra_args = args(0, back) });
+    qmp_test::QmpClient a = first.connect(), b = model.connect(), c = last.connect();
+    a.negotiate();
+    b.negotiate();
+    c.negotiate();
+
+    a.execute("cont");
+    ASSERT_TRUE(wait_event(a, "STOP"));
+    a.execute("migrate", json("{\"uri\": \"unix:" + there + "\"}"));
+    ASSERT_EQ(wait_migration_end(a), "completed");
+    ASSERT_TRUE(wait_event(b, "STOP")) << "the model never reached event 10";
+    EXPECT_EQ(qom_get(b, TESTDEV, "events-done"), QObject(int64_t { 10 }));
+    b.execute("migrate", json("{\"uri\": \"unix:" + back + "\"}"));
+    ASSERT_EQ(wait_migration_end(b), "completed");
+
+    ASSERT_TRUE(wait_guest_finished(c));
+    EXPECT_EQ(qom_get(c, TESTDEV, "events-done"), QObject(int64_t { GUEST_EVENTS }));
+    // A run that never moved has one handler entry per event (respected).
+    EXPECT_EQ(qom_get(c, TESTDEV, "handler-entries"), QObject(int64_t { GUEST_EVENTS }));
+    QObject seoib = c.execute("query-seoib");
+    ASSERT_NE(seoib.get("return"), nullptr);
+    EXPECT_EQ(text(seoib.get("return")->get("effective")), "respected");
+    for (qmp_test::QmpClient *q : { &a, &b, &c }) {
+        q->execute("quit");
+    }
+    std::remove(there.c_str());
+    std::remove(back.c_str());
+    ::rmdir(dir.c_str());
+}
+
 // --- Live: pre-copy while the guest runs -----------------------------------
 
 class LiveMigration : public ::testing::TestWithParam<Move> {};
