@@ -5,6 +5,33 @@ C++ text for every schema.
 from qapi.gen import Gen
 
 
+# The to_qobject() overloads of the scalar built-ins: (parameter, the
+# QObject made from it), in the order the header declares them.
+TO_QOBJECT_OVERLOADS = (
+    ('const std::string &value', 'QObject(value)'),
+    ('std::string_view value', 'QObject(value)'),
+    ('const char *value', 'QObject(value)'),
+    ('bool value', 'QObject(value)'),
+    ('int8_t value', 'QObject(int64_t { value })'),
+    ('int16_t value', 'QObject(int64_t { value })'),
+    ('int32_t value', 'QObject(int64_t { value })'),
+    ('int64_t value', 'QObject(value)'),
+    ('uint8_t value', 'QObject(uint64_t { value })'),
+    ('uint16_t value', 'QObject(uint64_t { value })'),
+    ('uint32_t value', 'QObject(uint64_t { value })'),
+    ('uint64_t value', 'QObject(value)'),
+    ('double value', 'QObject(value)'),
+    ('std::nullptr_t', 'QObject()'),
+    ('const QObject &value', 'value'),
+)
+
+
+def _to_qobject_overloads():
+    return ''.join(
+        f'inline QObject to_qobject({param})\n{{\n    return {value};\n}}\n'
+        for param, value in TO_QOBJECT_OVERLOADS)
+
+
 BUILTIN_TYPES_H = r'''#pragma once
 
 #include "qapi/enum-lookup.h"
@@ -193,67 +220,7 @@ Result<T> from_qobject(const QObject &obj)
 // Encoding.  to_qobject(value) gives the QObject QMP sends for a value;
 // the generated code adds an overload per struct.
 
-inline QObject to_qobject(const std::string &value)
-{
-    return QObject(value);
-}
-inline QObject to_qobject(std::string_view value)
-{
-    return QObject(value);
-}
-inline QObject to_qobject(const char *value)
-{
-    return QObject(value);
-}
-inline QObject to_qobject(bool value)
-{
-    return QObject(value);
-}
-inline QObject to_qobject(int8_t value)
-{
-    return QObject(int64_t { value });
-}
-inline QObject to_qobject(int16_t value)
-{
-    return QObject(int64_t { value });
-}
-inline QObject to_qobject(int32_t value)
-{
-    return QObject(int64_t { value });
-}
-inline QObject to_qobject(int64_t value)
-{
-    return QObject(value);
-}
-inline QObject to_qobject(uint8_t value)
-{
-    return QObject(uint64_t { value });
-}
-inline QObject to_qobject(uint16_t value)
-{
-    return QObject(uint64_t { value });
-}
-inline QObject to_qobject(uint32_t value)
-{
-    return QObject(uint64_t { value });
-}
-inline QObject to_qobject(uint64_t value)
-{
-    return QObject(value);
-}
-inline QObject to_qobject(double value)
-{
-    return QObject(value);
-}
-inline QObject to_qobject(std::nullptr_t)
-{
-    return QObject();
-}
-inline QObject to_qobject(const QObject &value)
-{
-    return value;
-}
-
+''' + _to_qobject_overloads() + r'''
 /// A QAPI enum as its QAPI name ("not-advertised").
 template <QapiEnum E>
 QObject to_qobject(E value)
