@@ -179,38 +179,9 @@ public:
         m_save_stats.reset();
         m_passes = 0;
         set_migration_status(qapi::MigrationStatus::Setup);
-        const qapi::RunState resume_to = m_state;
-        const bool was_running = m_state == qapi::RunState::Running;
-        if (was_running || uri.bidirectional()) {
-            // Pre-copy from the main loop; a stopped VM's takes one pass,
-            // and only its end counts as downtime, as in QEMU.
-            return start_live(std::move(channel), resume_to);
-        }
-        // Stop-and-copy: the guest stops between two of its events.
-        set_state(qapi::RunState::FinishMigrate);
-        if (was_running) {
-            m_monitor->emit_event(qapi::qapi_event_stop());
-        }
-        set_migration_status(qapi::MigrationStatus::Active);
-        auto downtime_start = std::chrono::steady_clock::now();
-        qapi::Result<void> sent = send_stream(channel);
-        m_downtime_ms = elapsed_ms(downtime_start);
-        m_total_time_ms = elapsed_ms(m_migration_start);
-        if (sent) {
-            set_migration_status(qapi::MigrationStatus::Completed);
-            set_state(qapi::RunState::Postmigrate);
-            return {};
-        }
-        // Nothing is lost: the source takes its guest back, as QEMU does.
-        m_migration_error = sent.error().message();
-        fmt::print(stderr, "{}: migration failed: {}\n", PROGRAM_NAME, *m_migration_error);
-        set_migration_status(qapi::MigrationStatus::Failed);
-        set_state(resume_to);
-        if (was_running) {
-            m_monitor->emit_event(qapi::qapi_event_resume());
-            schedule_guest();
-        }
-        return {};
+        // Pre-copy from the main loop, running or not: a stopped VM's takes
+        // one pass, and only its end counts as downtime, as in QEMU.
+        return start_live(std::move(channel), m_state);
     }
 
     qapi::Result<void> migrate_incoming(std::string_view uri_text) override
@@ -438,21 +409,6 @@ private:
         if (m_monitor) {
             m_monitor->emit_event(qapi::qapi_event_migration(status));
         }
-    }
-
-    /// The whole stream, then the destination's verdict on the return path.
-    qapi::Result<void> send_stream(migration::Channel &channel)
-    {
-        migration::FdWriter writer(channel.fd());
-        m_save_stats = TRY(save_vm_state(m_vm, writer));
-        TRY(writer.flush());
-        channel.finish_sending();
-        if (channel.bidirectional()) {
-            if (!TRY(migration::receive_return_path_shut(channel.fd(), RETURN_PATH_TIMEOUT))) {
-                return qapi::Error("the destination could not load the guest (it says why)");
-            }
-        }
-        return channel.close();
     }
 
     static gboolean on_incoming_connection(gint, GIOCondition, gpointer data)

@@ -93,10 +93,44 @@ void collect_devices(qom::Object &obj, std::vector<qdev::DeviceState *> &out)
     obj.for_each_child([&out](qom::Object &child) { collect_devices(child, out); });
 }
 
+/// KVM's dirty log of the guest RAM slot, as RAM's dirty bitmap wants it.
+class KvmDirtyLog final : public migration::DirtyBitmapProvider {
+public:
+    explicit KvmDirtyLog(accel::kvm::Vm &vm)
+        : m_vm(vm)
+    {
+    }
+    void sync_dirty(size_t, const migration::RAMBlock &, std::vector<bool> &dirty) override
+    {
+        ++syncs;
+        auto log = m_vm.get_dirty_log(hw::x86::BOOT_RAM_SLOT);
+        if (!log) {
+            // Without a log every page counts as dirty: nothing is missed.
+            error = log.error().message();
+            std::fill(dirty.begin(), dirty.end(), true);
+            return;
+        }
+        for (size_t page = 0; page < dirty.size(); ++page) {
+            if (log.value().test(page)) {
+                dirty[page] = true;
+            }
+        }
+    }
+
+    uint64_t syncs { 0 };
+    std::optional<std::string> error;
+
+private:
+    accel::kvm::Vm &m_vm;
+};
+
 /// The sections of `vm`, registered in a SaveVM, and what they write into.
 class VmSections {
 public:
-    static qapi::Result<std::unique_ptr<VmSections>> create(Vm &vm, bool incoming)
+    /// `dirty`: what the guest wrote since the last pass, for a save while
+    /// it runs (none on load).
+    static qapi::Result<std::unique_ptr<VmSections>>
+    create(Vm &vm, bool incoming, migration::DirtyBitmapProvider *dirty = nullptr)
     {
         auto *kvm = qom::dyn_cast<KVMAccel>(&vm.accel());
         auto *machine = qom::dyn_cast<hw::x86::X86MachineState>(&vm.machine());
@@ -135,7 +169,8 @@ public:
         std::span<std::byte> bytes = ram.bytes();
         s->m_ram = std::make_unique<migration::RAMState>(std::vector<migration::RAMBlock> {
             migration::RAMBlock { std::string(RAM_BLOCK_NAME),
-                                  { reinterpret_cast<uint8_t *>(bytes.data()), bytes.size() } } });
+                                  { reinterpret_cast<uint8_t *>(bytes.data()), bytes.size() } } },
+            dirty);
         TRY(s->m_ram->register_with(s->m_savevm));
         return s;
     }
@@ -173,53 +208,9 @@ qapi::Result<void> synchronize_cpus(VmSections &sections)
     return {};
 }
 
-qapi::Result<VmSaveStats> save_vm_state(Vm &vm, migration::StreamWriter &f)
-{
-    std::unique_ptr<VmSections> sections = TRY(VmSections::create(vm, false));
-    TRY(synchronize_cpus(*sections));
-    const uint64_t before = f.transferred();
-    TRY(sections->savevm().save_state(f, vm.machine().machine_class().machine_name));
-    return VmSaveStats { .ram = sections->ram().stats(),
-                         .ram_total = sections->ram().total_bytes(),
-                         .bytes = f.transferred() - before };
-}
-
-/// KVM's dirty log of the guest RAM slot, as RAM's dirty bitmap wants it.
-class KvmDirtyLog final : public migration::DirtyBitmapProvider {
-public:
-    explicit KvmDirtyLog(accel::kvm::Vm &vm)
-        : m_vm(vm)
-    {
-    }
-    void sync_dirty(size_t, const migration::RAMBlock &, std::vector<bool> &dirty) override
-    {
-        ++syncs;
-        auto log = m_vm.get_dirty_log(hw::x86::BOOT_RAM_SLOT);
-        if (!log) {
-            // Without a log every page counts as dirty: nothing is missed.
-            error = log.error().message();
-            std::fill(dirty.begin(), dirty.end(), true);
-            return;
-        }
-        for (size_t page = 0; page < dirty.size(); ++page) {
-            if (log.value().test(page)) {
-                dirty[page] = true;
-            }
-        }
-    }
-
-    uint64_t syncs { 0 };
-    std::optional<std::string> error;
-
-private:
-    accel::kvm::Vm &m_vm;
-};
-
 struct OutgoingMigration::Parts {
-    std::unique_ptr<VmSections> sections;
     std::unique_ptr<KvmDirtyLog> dirty;
-    std::unique_ptr<migration::RAMState> ram;
-    migration::SaveVM *savevm { nullptr };
+    std::unique_ptr<VmSections> sections;
     hw::x86::GuestRam *guest_ram { nullptr };
     std::string machine_type;
 };
@@ -227,28 +218,23 @@ struct OutgoingMigration::Parts {
 qapi::Result<std::unique_ptr<OutgoingMigration>>
 OutgoingMigration::start(Vm &vm, migration::StreamWriter &f, uint64_t bytes_per_iteration)
 {
+    auto *kvm = qom::dyn_cast<KVMAccel>(&vm.accel());
+    if (kvm == nullptr) {
+        return qapi::Error("migration needs an x86 machine with the kvm accelerator");
+    }
     auto parts = std::make_unique<Parts>();
-    parts->sections = TRY(VmSections::create(vm, false));
+    parts->dirty = std::make_unique<KvmDirtyLog>(kvm->vm());
+    parts->sections = TRY(VmSections::create(vm, false, parts->dirty.get()));
+    parts->sections->ram().set_max_iterate_bytes(bytes_per_iteration);
     parts->guest_ram = TRY(vm.guest_ram());
-    accel::kvm::Vm &kvm_vm = parts->sections->kvm().vm();
-    parts->dirty = std::make_unique<KvmDirtyLog>(kvm_vm);
-    // RAM with the dirty log behind it, in place of the stopped-guest one.
-    parts->sections->savevm().unregister(migration::RAM_SECTION_IDSTR, 0);
-    std::span<std::byte> bytes = parts->guest_ram->bytes();
-    parts->ram = std::make_unique<migration::RAMState>(
-        std::vector<migration::RAMBlock> { migration::RAMBlock {
-            std::string(RAM_BLOCK_NAME), { reinterpret_cast<uint8_t *>(bytes.data()), bytes.size() } } },
-        parts->dirty.get());
-    parts->ram->set_max_iterate_bytes(bytes_per_iteration);
-    TRY(parts->ram->register_with(parts->sections->savevm()));
-    parts->savevm = &parts->sections->savevm();
     parts->machine_type = vm.machine().machine_class().machine_name;
-    TRY(kvm_vm.set_user_memory_region(hw::x86::BOOT_RAM_SLOT, 0, bytes,
-                                      accel::kvm::KVM_MEM_LOG_DIRTY_PAGES));
+    TRY(kvm->vm().set_user_memory_region(hw::x86::BOOT_RAM_SLOT, 0, parts->guest_ram->bytes(),
+                                         accel::kvm::KVM_MEM_LOG_DIRTY_PAGES));
     std::unique_ptr<OutgoingMigration> out(new OutgoingMigration(std::move(parts), f));
     out->m_start_bytes = f.transferred();
-    TRY(out->m_parts->savevm->save_header(f, out->m_parts->machine_type));
-    TRY(out->m_parts->savevm->save_setup(f));
+    migration::SaveVM &savevm = out->m_parts->sections->savevm();
+    TRY(savevm.save_header(f, out->m_parts->machine_type));
+    TRY(savevm.save_setup(f));
     return out;
 }
 
@@ -267,7 +253,7 @@ OutgoingMigration::~OutgoingMigration()
 
 qapi::Result<bool> OutgoingMigration::iterate()
 {
-    bool sent_all = TRY(m_parts->savevm->save_iterate(m_f));
+    bool sent_all = TRY(m_parts->sections->savevm().save_iterate(m_f));
     TRY(m_f.flush());
     if (m_parts->dirty->error) {
         return qapi::Error::format("KVM's dirty log: {}", *m_parts->dirty->error);
@@ -277,7 +263,7 @@ qapi::Result<bool> OutgoingMigration::iterate()
 
 uint64_t OutgoingMigration::pending()
 {
-    uint64_t bytes = m_parts->savevm->pending_exact();
+    uint64_t bytes = m_parts->sections->savevm().pending_exact();
     m_passes = m_parts->dirty->syncs;
     return bytes;
 }
@@ -285,14 +271,14 @@ uint64_t OutgoingMigration::pending()
 qapi::Result<VmSaveStats> OutgoingMigration::complete()
 {
     TRY(synchronize_cpus(*m_parts->sections));
-    TRY(m_parts->savevm->save_complete(m_f));
+    TRY(m_parts->sections->savevm().save_complete(m_f));
     return stats();
 }
 
 VmSaveStats OutgoingMigration::stats() const
 {
-    return VmSaveStats { .ram = m_parts->ram->stats(),
-                         .ram_total = m_parts->ram->total_bytes(),
+    return VmSaveStats { .ram = m_parts->sections->ram().stats(),
+                         .ram_total = m_parts->sections->ram().total_bytes(),
                          .bytes = m_f.transferred() - m_start_bytes };
 }
 

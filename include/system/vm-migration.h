@@ -35,9 +35,6 @@ struct VmSaveStats {
     uint64_t bytes { 0 };
 };
 
-/// Writes the whole state of `vm` (its guest stopped) to `f`.
-qapi::Result<VmSaveStats> save_vm_state(Vm &vm, migration::StreamWriter &f);
-
 /// A live (pre-copy) save, in steps a main loop calls while the guest
 /// runs (QEMU's migration thread): start() writes the header and RAM's
 /// setup and turns KVM's dirty log on; iterate() sends up to its budget of

@@ -505,9 +505,7 @@ protected:
         src.execute("cont");
         ASSERT_TRUE(wait_event(src, "STOP"));
         src.execute("migrate", json("{\"uri\": \"file:" + m_stream + "\"}"));
-        QObject info = src.execute("query-migrate");
-        ASSERT_NE(info.get("return"), nullptr);
-        ASSERT_EQ(text(info.get("return")->get("status")), "completed");
+        ASSERT_EQ(wait_migration_end(src), "completed");
         src.execute("quit");
         std::ifstream in(m_stream, std::ios::binary);
         m_bytes.assign(std::istreambuf_iterator<char>(in), {});
