@@ -73,10 +73,14 @@ public:
     uint64_t gpa() const { return m_gpa; }
 
 private:
-    GuestRam(accel::kvm::Vm &vm, std::byte *memory, size_t size,
-             uint32_t slot, uint64_t gpa);
+    GuestRam(accel::kvm::Vm &vm, std::byte *mapping, size_t mapping_size,
+             std::byte *memory, size_t size, uint32_t slot, uint64_t gpa);
 
     accel::kvm::Vm &m_vm;
+    // The mmap()ed range, larger than the RAM so the RAM can start on a
+    // huge-page boundary.
+    std::byte *m_mapping;
+    size_t m_mapping_size;
     std::byte *m_memory;
     size_t m_size;
     uint32_t m_slot;
