@@ -266,7 +266,7 @@ qapi::Result<Channel> open_incoming(const ChannelUri &uri)
         const std::string &name = uri.address;
         auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), fd);
         if (ec != std::errc() || end != name.data() + name.size() || fd < 0) {
-            // Named descriptors come from QMP getfd, which seoib-vm lacks.
+            // A name the monitor did not resolve (it has no such getfd).
             return qapi::Error::format("File descriptor named '{}' has not been found",
                                        name);
         }

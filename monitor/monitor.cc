@@ -13,11 +13,13 @@
 #include <cstring>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -407,7 +409,8 @@ private:
     void read_input()
     {
         char buf[64 << 10];
-        const ssize_t n = ::read(m_in_fd, buf, sizeof(buf));
+        const ssize_t n = m_is_socket ? receive(buf, sizeof(buf))
+                                      : ::read(m_in_fd, buf, sizeof(buf));
         if (n < 0) {
             if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
                 close();
@@ -426,6 +429,40 @@ private:
         }
         m_backlog.append(buf, static_cast<size_t>(n));
         run_backlog();
+    }
+
+    /// recvmsg() on a socket: the bytes, and the descriptors that came
+    /// with them (SCM_RIGHTS), which the next getfd can keep.
+    ssize_t receive(char *buf, size_t size)
+    {
+        constexpr size_t MAX_FDS = 16;
+        alignas(struct cmsghdr) char control[CMSG_SPACE(MAX_FDS * sizeof(int))];
+        struct iovec iov = { buf, size };
+        struct msghdr msg = {};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        const ssize_t n = ::recvmsg(m_in_fd, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            return n;
+        }
+        std::vector<int> fds;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+                continue;
+            }
+            const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; i++) {
+                int fd;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+                fds.push_back(fd);
+            }
+        }
+        if (!fds.empty()) {
+            m_session.fds().received(std::move(fds));
+        }
+        return n;
     }
 
     static gboolean on_readable(gint, GIOCondition, gpointer data)

@@ -2,7 +2,12 @@
 
 #include "monitor/qmp-session.h"
 
+#include <fmt/format.h>
+
+#include <cctype>
 #include <string>
+
+#include <unistd.h>
 
 namespace monitor {
 
@@ -142,22 +147,57 @@ qapi::Result<qapi::MigrationParameters> MonitorCommands::qmp_query_migrate_param
     return m_vm.query_migrate_parameters();
 }
 
+namespace {
+
+/// QEMU's monitor_fd_param(): "fd:NAME" names a descriptor the client
+/// passed with getfd, which the command takes; "fd:N", a number, is a
+/// descriptor the process already has.  Runs `start` with the URI in its
+/// numeric form; the channel duplicates the descriptor, so the named one
+/// is closed either way.
+template <typename Start>
+qapi::Result<void> with_named_fd(MonitorFds &fds, const std::string &uri, Start start)
+{
+    constexpr std::string_view FD_PREFIX = "fd:";
+    if (uri.rfind(FD_PREFIX, 0) != 0 || uri.size() == FD_PREFIX.size() ||
+        std::isdigit(static_cast<unsigned char>(uri[FD_PREFIX.size()]))) {
+        return start(uri);
+    }
+    int fd = TRY(fds.take(std::string_view(uri).substr(FD_PREFIX.size())));
+    qapi::Result<void> started = start(fmt::format("fd:{}", fd));
+    ::close(fd);
+    return started;
+}
+
+} // namespace
+
 qapi::Result<void> MonitorCommands::qmp_migrate(const qapi::MigrateArgs &args)
 {
     if (args.resume.value_or(false)) {
         return qapi::Error("migrate: resume is not supported: there is no postcopy");
     }
-    return m_vm.migrate(args.uri);
+    return with_named_fd(m_session.fds(), args.uri,
+                         [&](const std::string &uri) { return m_vm.migrate(uri); });
 }
 
 qapi::Result<void> MonitorCommands::qmp_migrate_incoming(const qapi::MigrateIncomingArgs &args)
 {
-    return m_vm.migrate_incoming(args.uri);
+    return with_named_fd(m_session.fds(), args.uri,
+                         [&](const std::string &uri) { return m_vm.migrate_incoming(uri); });
 }
 
 qapi::Result<void> MonitorCommands::qmp_migrate_cancel()
 {
     return m_vm.migrate_cancel();
+}
+
+qapi::Result<void> MonitorCommands::qmp_getfd(const qapi::GetfdArgs &args)
+{
+    return m_session.fds().getfd(args.fdname);
+}
+
+qapi::Result<void> MonitorCommands::qmp_closefd(const qapi::ClosefdArgs &args)
+{
+    return m_session.fds().closefd(args.fdname);
 }
 
 } // namespace monitor

@@ -85,8 +85,8 @@ public:
         if (m_guest_source != 0) {
             g_source_remove(m_guest_source);
         }
-        if (m_live && m_live->source != 0) {
-            g_source_remove(m_live->source);
+        if (m_live) {
+            m_live->remove_sources();
         }
         if (m_incoming_source != 0) {
             g_source_remove(m_incoming_source);
@@ -132,6 +132,17 @@ public:
     {
         if (m_state == qapi::RunState::Running) {
             return {};
+        }
+        if (m_state == qapi::RunState::Inmigrate) {
+            // As QEMU: the guest runs once the incoming state is loaded.
+            m_autostart = true;
+            return {};
+        }
+        if (m_state == qapi::RunState::FinishMigrate) {
+            // The stream is out and the destination may be running the
+            // guest already; running it here too would fork it.
+            return qapi::Error("The guest cannot run while its migration completes; "
+                               "wait for the MIGRATION event");
         }
         set_state(qapi::RunState::Running);
         m_monitor->emit_event(qapi::qapi_event_resume());
@@ -207,9 +218,11 @@ public:
 
     qapi::Result<void> migrate_cancel() override
     {
-        // Only a live pre-copy is ever in flight when a command arrives.
-        if (m_live) {
-            g_source_remove(m_live->source);
+        // Once the whole stream is out the destination may already run the
+        // guest: too late to take it back, so the source waits for the
+        // verdict as if no cancel had come.
+        if (m_live && !m_live->awaiting_verdict) {
+            m_live->remove_sources();
             finish_live(qapi::Error("migration was cancelled"));
             set_migration_status(qapi::MigrationStatus::Cancelled);
         }
@@ -291,14 +304,34 @@ private:
         migration::Channel channel;
         std::unique_ptr<migration::FdWriter> writer;
         std::unique_ptr<OutgoingMigration> save;
+        /// The idle source sending the next chunk, or the timeout that
+        /// waits out the rate limit's window.
         unsigned source { 0 };
         /// The pages of the current pass are all sent.
         bool pass_sent { false };
+        /// QEMU's rate limit: at most max-bandwidth / 10 bytes in each
+        /// window of 100 ms.
+        std::chrono::steady_clock::time_point window_start {};
+        uint64_t window_start_bytes { 0 };
+        /// The stream is sent; `source` watches the return path for the
+        /// destination's verdict and `verdict_timeout` bounds the wait.
+        bool awaiting_verdict { false };
+        unsigned verdict_timeout { 0 };
+        std::chrono::steady_clock::time_point downtime_start {};
+
+        void remove_sources()
+        {
+            for (unsigned *id : { &source, &verdict_timeout }) {
+                if (*id != 0) {
+                    g_source_remove(std::exchange(*id, 0));
+                }
+            }
+        }
         /// The run state to go back to if the migration fails.
         qapi::RunState resume_to { qapi::RunState::Running };
     };
 
-    /// Pages per main-loop iteration: a hundredth of a second of the
+    /// RAM per main-loop iteration: a hundredth of a second of the
     /// bandwidth limit, at least one page.
     uint64_t bytes_per_iteration() const
     {
@@ -327,8 +360,83 @@ private:
     static gboolean on_live_migration(gpointer data)
     {
         auto *phase = static_cast<RunPhase *>(data);
+        if (!phase->m_live) {
+            return G_SOURCE_REMOVE;
+        }
+        const auto wait = phase->rate_limit_wait(*phase->m_live);
+        if (wait.count() > 0) {
+            // The window's bytes are out: sleep until it ends, leaving the
+            // main loop to the guest and the monitor.
+            phase->m_live->source = g_timeout_add(
+                static_cast<guint>(wait.count()), &RunPhase::on_rate_window_end, phase);
+            return G_SOURCE_REMOVE;
+        }
         phase->live_step();
-        return phase->m_live ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+        return phase->m_live && !phase->m_live->awaiting_verdict ? G_SOURCE_CONTINUE
+                                                                 : G_SOURCE_REMOVE;
+    }
+
+    static gboolean on_verdict(gint, GIOCondition, gpointer data)
+    {
+        auto *phase = static_cast<RunPhase *>(data);
+        LiveMigration &live = *phase->m_live;
+        live.source = 0;
+        // Readable: the eight bytes of the SHUT message are here, or the
+        // peer closed; waiting the rest of a second covers a split message.
+        qapi::Result<bool> ok =
+            migration::receive_return_path_shut(live.channel.fd(), std::chrono::seconds(1));
+        qapi::Result<void> done = [&]() -> qapi::Result<void> {
+            if (!TRY(std::move(ok))) {
+                return qapi::Error("the destination could not load the guest (it says why)");
+            }
+            return live.channel.close();
+        }();
+        phase->finish_stop_and_copy(std::move(done));
+        return G_SOURCE_REMOVE;
+    }
+
+    static gboolean on_verdict_timeout(gpointer data)
+    {
+        auto *phase = static_cast<RunPhase *>(data);
+        phase->m_live->verdict_timeout = 0;
+        phase->finish_stop_and_copy(
+            qapi::Error("the destination did not answer on the return path"));
+        return G_SOURCE_REMOVE;
+    }
+
+    void finish_stop_and_copy(qapi::Result<void> result)
+    {
+        m_live->remove_sources();
+        m_downtime_ms = elapsed_ms(m_live->downtime_start);
+        finish_live(std::move(result));
+    }
+
+    static gboolean on_rate_window_end(gpointer data)
+    {
+        auto *phase = static_cast<RunPhase *>(data);
+        phase->m_live->source = g_idle_add(&RunPhase::on_live_migration, phase);
+        return G_SOURCE_REMOVE;
+    }
+
+    /// How long the pre-copy must wait before it may send again: zero
+    /// while the current 100 ms window has bytes left under max-bandwidth,
+    /// otherwise the rest of the window (a new window starts when one ends).
+    std::chrono::milliseconds rate_limit_wait(LiveMigration &live) const
+    {
+        using namespace std::chrono;
+        constexpr milliseconds WINDOW { 100 };
+        const auto now = steady_clock::now();
+        const uint64_t sent = live.writer->transferred();
+        if (now - live.window_start >= WINDOW) {
+            live.window_start = now;
+            live.window_start_bytes = sent;
+            return milliseconds { 0 };
+        }
+        if (sent - live.window_start_bytes < m_max_bandwidth / 10) {
+            return milliseconds { 0 };
+        }
+        return std::max(milliseconds { 1 },
+                        duration_cast<milliseconds>(live.window_start + WINDOW - now));
     }
 
     void live_step()
@@ -362,19 +470,25 @@ private:
         if (was_running) {
             m_monitor->emit_event(qapi::qapi_event_stop());
         }
-        auto downtime_start = std::chrono::steady_clock::now();
-        qapi::Result<void> done = [&]() -> qapi::Result<void> {
+        live.downtime_start = std::chrono::steady_clock::now();
+        qapi::Result<void> sent = [&]() -> qapi::Result<void> {
             m_save_stats = TRY(live.save->complete());
             TRY(live.writer->flush());
             live.channel.finish_sending();
-            if (live.channel.bidirectional() &&
-                !TRY(migration::receive_return_path_shut(live.channel.fd(), RETURN_PATH_TIMEOUT))) {
-                return qapi::Error("the destination could not load the guest (it says why)");
-            }
-            return live.channel.close();
+            return {};
         }();
-        m_downtime_ms = elapsed_ms(downtime_start);
-        finish_live(std::move(done));
+        if (!sent || !live.channel.bidirectional()) {
+            finish_stop_and_copy(sent ? live.channel.close() : std::move(sent));
+            return;
+        }
+        // The destination's verdict comes on the return path; the main loop
+        // waits for it, so the monitor answers meanwhile.
+        live.awaiting_verdict = true;
+        live.source = g_unix_fd_add(live.channel.fd(),
+                                    static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR),
+                                    &RunPhase::on_verdict, this);
+        live.verdict_timeout = g_timeout_add(static_cast<guint>(RETURN_PATH_TIMEOUT.count()),
+                                             &RunPhase::on_verdict_timeout, this);
     }
 
     void finish_live(qapi::Result<void> result)
@@ -457,10 +571,11 @@ private:
         m_total_time_ms = elapsed_ms(m_migration_start);
         set_migration_status(qapi::MigrationStatus::Completed);
         m_came_in = loaded.value().guest_running;
+        // Loaded: the VM is paused, and runs if -S was absent or a cont
+        // came during inmigrate.
+        set_state(qapi::RunState::Paused);
         if (m_autostart) {
             MUST(cont());
-        } else {
-            set_state(qapi::RunState::Paused);
         }
     }
 

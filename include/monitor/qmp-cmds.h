@@ -103,6 +103,8 @@ public:
     qapi::Result<void> qmp_migrate(const qapi::MigrateArgs &args) override;
     qapi::Result<void> qmp_migrate_incoming(const qapi::MigrateIncomingArgs &args) override;
     qapi::Result<void> qmp_migrate_cancel() override;
+    qapi::Result<void> qmp_getfd(const qapi::GetfdArgs &args) override;
+    qapi::Result<void> qmp_closefd(const qapi::ClosefdArgs &args) override;
 
 private:
     VmControl &m_vm;

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include "monitor/monitor-fds.h"
 #include "monitor/vm-control.h"
 #include "qapi/qobject.h"
 #include "qapi/result.h"
@@ -48,11 +49,15 @@ public:
     /// Leaves negotiation mode; qmp_capabilities calls it.
     void enter_command_mode() { m_command_mode = true; }
 
+    /// The descriptors this client passed (getfd, closefd, fd:NAME).
+    MonitorFds &fds() { return m_fds; }
+
 private:
     qapi::Result<qapi::QObject> dispatch(const qapi::QObject &request);
 
     VmControl &m_vm;
     bool m_command_mode { false };
+    MonitorFds m_fds;
 };
 
 /// {"event": NAME, "data": DATA, "timestamp": {"seconds", "microseconds"}}

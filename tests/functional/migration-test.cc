@@ -24,7 +24,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -584,6 +587,162 @@ TEST_F(MigrationFile, ExplicitOtherPolicyNamesBoth)
 
     EXPECT_TRUE(failed_saying(r, "the source runs its guest with seoib-policy=respected but "
                                  "this VM has seoib-policy=quirked"));
+}
+
+// --- Descriptors passed over QMP (getfd, fd:NAME) ------------------------
+
+/// The error description of a response; "" when it succeeded.
+std::string error_desc(const QObject &response)
+{
+    const QObject *error = response.get("error");
+    return error ? *error->get("desc")->as_string() : "";
+}
+
+TEST_F(MigrationFile, DescriptorPassedWithGetfdCarriesTheStream)
+{
+    std::string path = m_dir + "/via-fd";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    {
+        qmp_test::VmProcess source({ .start_stopped = true,
+                                     .extra_args = { "-global", "seoib-testdev.x-pause-after=5" } });
+        qmp_test::QmpClient src = source.connect();
+        src.negotiate();
+        src.execute("cont");
+        ASSERT_TRUE(wait_event(src, "STOP"));
+        src.send_with_fd(json(R"({"execute": "getfd", "arguments": {"fdname": "mig"}})"), fd);
+        ::close(fd);
+        EXPECT_EQ(error_desc(*src.receive_response()), "");
+        EXPECT_EQ(error_desc(src.execute("migrate", json(R"({"uri": "fd:mig"})"))), "");
+        ASSERT_EQ(wait_migration_end(src), "completed");
+        // migrate took the descriptor: the name is gone.
+        EXPECT_EQ(error_desc(src.execute("closefd", json(R"({"fdname": "mig"})"))),
+                  "File descriptor named 'mig' not found");
+        src.execute("quit");
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes(std::istreambuf_iterator<char>(in), {});
+    std::remove(path.c_str());
+
+    qmp_test::ExitResult r = load(bytes);
+
+    EXPECT_TRUE(exited_with(r, 0)) << r.stderr_text;
+}
+
+TEST(MigrationFd, NamedDescriptorErrorsAreQemus)
+{
+    qmp_test::VmProcess vm({ .start_stopped = true });
+    qmp_test::QmpClient qmp = vm.connect();
+    qmp.negotiate();
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+
+    EXPECT_EQ(error_desc(qmp.execute("migrate", json(R"({"uri": "fd:nosuch"})"))),
+              "File descriptor named 'nosuch' has not been found");
+    qmp.send_with_fd(json(R"({"execute": "getfd", "arguments": {"fdname": "1x"}})"),
+                     pipe_fds[1]);
+    EXPECT_EQ(error_desc(*qmp.receive_response()),
+              "Parameter 'fdname' expects a name not starting with a digit");
+    qmp.send_with_fd(json(R"({"execute": "getfd", "arguments": {"fdname": "w"}})"),
+                     pipe_fds[1]);
+    EXPECT_EQ(error_desc(*qmp.receive_response()), "");
+    ::close(pipe_fds[1]);
+    EXPECT_EQ(error_desc(qmp.execute("closefd", json(R"({"fdname": "w"})"))), "");
+    // Every copy of the write end is closed now, the VM's included.
+    char c;
+    EXPECT_EQ(::read(pipe_fds[0], &c, 1), 0);
+    EXPECT_EQ(*qmp.execute("query-status").get("return")->get("status")->as_string(),
+              "prelaunch");
+    ::close(pipe_fds[0]);
+}
+
+TEST(MigrationRunState, ContDuringInmigrateStartsTheGuestOnceLoaded)
+{
+    std::string dir = qmp_test::make_temp_dir();
+    std::string sock = dir + "/mig.sock";
+    qmp_test::VmProcess source({ .start_stopped = true,
+                                 .extra_args = { "-global", "seoib-testdev.x-pause-after=5" } });
+    // -S: without the cont below the guest would stay paused after the load.
+    qmp_test::VmProcess dest({ .start_stopped = true, .extra_args = { "-incoming", "defer" } });
+    qmp_test::QmpClient src = source.connect();
+    src.negotiate();
+    qmp_test::QmpClient dst = dest.connect();
+    dst.negotiate();
+
+    EXPECT_EQ(error_desc(dst.execute("cont")), "");
+    EXPECT_EQ(status_of(dst), "inmigrate");
+    EXPECT_EQ(error_desc(dst.execute("migrate-incoming", json("{\"uri\": \"unix:" + sock + "\"}"))),
+              "");
+    src.execute("cont");
+    ASSERT_TRUE(wait_event(src, "STOP"));
+    EXPECT_EQ(error_desc(src.execute("migrate", json("{\"uri\": \"unix:" + sock + "\"}"))), "");
+    EXPECT_EQ(wait_migration_end(src), "completed");
+
+    EXPECT_TRUE(wait_guest_finished(dst)) << "status " << status_of(dst);
+    src.execute("quit");
+    std::remove(sock.c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST(MigrationRunState, MonitorServesWhileTheSourceAwaitsTheVerdict)
+{
+    // A destination that reads the whole stream and never answers on the
+    // return path, until the test hangs up.
+    std::string dir = qmp_test::make_temp_dir();
+    std::string sock = dir + "/mig.sock";
+    int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_un addr {};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock.c_str());
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    qmp_test::VmProcess source({ .start_stopped = true });
+    qmp_test::QmpClient src = source.connect();
+    src.negotiate();
+
+    EXPECT_EQ(error_desc(src.execute("migrate", json("{\"uri\": \"unix:" + sock + "\"}"))), "");
+    int peer = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    ASSERT_GE(peer, 0);
+    char buf[65536];
+    while (::read(peer, buf, sizeof(buf)) > 0) {
+        // The source shuts down its sending side when the stream is out.
+    }
+
+    EXPECT_EQ(status_of(src), "finish-migrate");
+    EXPECT_EQ(error_desc(src.execute("cont")),
+              "The guest cannot run while its migration completes; wait for the MIGRATION event");
+    EXPECT_EQ(error_desc(src.execute("migrate_cancel")), "");
+    ::close(peer);
+    EXPECT_EQ(wait_migration_end(src), "failed");
+    // Nothing lost: the source is back where it was, with its guest.
+    EXPECT_EQ(status_of(src), "prelaunch");
+    ::close(listener);
+    std::remove(sock.c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST(MigrationRate, MaxBandwidthIsARateInTime)
+{
+    // A lower bound only: the stream may take longer on a busy machine,
+    // but sending it faster than max-bandwidth allows is a bug.
+    // 256 MiB of zero pages: about 600 kB on the wire.
+    constexpr int64_t BANDWIDTH = 1000 * 1000;  // bytes per second
+    qmp_test::VmProcess vm({ .start_stopped = true, .extra_args = { "-m", "256M" } });
+    qmp_test::QmpClient qmp = vm.connect();
+    qmp.negotiate();
+    EXPECT_EQ(error_desc(qmp.execute("migrate-set-parameters",
+                                     json("{\"max-bandwidth\": " + std::to_string(BANDWIDTH) + "}"))),
+              "");
+    qmp.execute("migrate", json(R"({"uri": "exec:cat > /dev/null"})"));
+    ASSERT_EQ(wait_migration_end(qmp), "completed");
+    const QObject info = *qmp.execute("query-migrate").get("return");
+    const int64_t sent = *info.get("ram")->get("transferred")->as_int();
+    const int64_t total_ms = *info.get("total-time")->as_int();
+    // The first 100 ms window may be used at once.
+    const int64_t allowed = BANDWIDTH * total_ms / 1000 + BANDWIDTH / 10;
+    ASSERT_GT(sent, BANDWIDTH / 10) << "too small a stream to see the limit";
+    EXPECT_LE(sent, allowed) << sent << " bytes in " << total_ms << " ms";
 }
 
 TEST(MigrationUri, UnknownProtocolIsRefusedAtStartUp)

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -240,6 +241,28 @@ void QmpClient::send_raw(std::string_view bytes)
 void QmpClient::send(const qapi::QObject &message)
 {
     send_raw(qapi::to_json(message) + "\n");
+}
+
+void QmpClient::send_with_fd(const qapi::QObject &message, int fd)
+{
+    std::string bytes = qapi::to_json(message) + "\n";
+    struct iovec iov = { bytes.data(), bytes.size() };
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+    // One message fits a socket's buffer; a short send would split the
+    // descriptor from the rest of the request.
+    if (::sendmsg(m_fd, &msg, 0) != static_cast<ssize_t>(bytes.size())) {
+        fail(std::string("sendmsg: ") + std::strerror(errno));
+    }
 }
 
 std::optional<qapi::QObject> QmpClient::receive()

@@ -66,6 +66,9 @@ public:
     void send_raw(std::string_view bytes);
     /// Sends one message.
     void send(const qapi::QObject &message);
+    /// Sends one message with `fd` in its ancillary data (SCM_RIGHTS), as
+    /// a client passes a descriptor for getfd.
+    void send_with_fd(const qapi::QObject &message, int fd);
     /// The next message from the server, events included; nullopt when
     /// the server closed the connection.
     std::optional<qapi::QObject> receive();
