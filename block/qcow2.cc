@@ -431,34 +431,52 @@ public:
     }
 
     /// N contiguous clusters with refcount 1 (in the cache); returns the
-    /// byte offset.  New refcount blocks and a grown refcount table are
-    /// written and committed before it returns.
+    /// byte offset.  Refcount blocks that the run needs are placed right
+    /// after it (so that large runs fit where each block region is no larger
+    /// than the run), written, and committed before it returns; so is a
+    /// grown refcount table.
     Result<uint64_t> alloc(uint64_t n)
     {
         if (n == 0) {
             return uint64_t(0);
         }
         for (int round = 0; round < 64; round++) {
-            uint64_t start = TRY(find_free_run(n));
-            bool made_block = false;
-            for (uint64_t rt = start >> m_s.rb_bits;
-                 rt <= (start + n - 1) >> m_s.rb_bits; rt++) {
-                if (rt >= m_s.refcount_table.size() ||
-                    m_s.refcount_table[rt] == 0) {
-                    // The new block may land inside the run: look again.
-                    TRY(create_refblock(rt));
-                    made_block = true;
+            uint64_t slack = (n >> m_s.rb_bits) + 3;
+            uint64_t start = TRY(find_free_run(n + slack));
+            std::vector<uint64_t> missing;
+            for (int i = 0;; i++) {
+                if (i == 64) {
+                    return Error("could not place new refcount blocks");
+                }
+                uint64_t end = start + n + missing.size();
+                std::vector<uint64_t> want;
+                for (uint64_t rt = start >> m_s.rb_bits;
+                     rt <= (end - 1) >> m_s.rb_bits; rt++) {
+                    if (rt >= m_s.refcount_table.size() ||
+                        m_s.refcount_table[rt] == 0) {
+                        want.push_back(rt);
+                    }
+                }
+                if (want == missing) {
                     break;
                 }
+                missing = std::move(want);
             }
-            if (made_block) {
+            if (missing.size() > slack) {
+                continue; // cannot happen with slack >= regions + 2
+            }
+            if (!missing.empty() &&
+                missing.back() >= m_s.refcount_table.size()) {
+                TRY(grow_table(missing.back() + 1));
                 continue;
             }
+            TRY(add_refblocks(missing, start + n));
             for (uint64_t c = start; c < start + n; c++) {
                 TRY(update(c, +1));
             }
-            m_s.free_cluster_hint = start + n;
-            m_s.alloc_end = std::max(m_s.alloc_end, start + n);
+            m_s.free_cluster_hint = start + n + missing.size();
+            m_s.alloc_end =
+                std::max(m_s.alloc_end, start + n + missing.size());
             return start << m_s.h.cluster_bits;
         }
         return Error("could not allocate clusters: the refcount structures "
@@ -519,31 +537,73 @@ private:
         return Error("image full: no free host clusters below 64 PiB");
     }
 
-    /// A refcount block for the clusters of refcount-table entry RT, placed
-    /// at the first of them: a region without a block has only free
-    /// clusters, so the block describes itself.
-    Result<void> create_refblock(uint64_t rt)
+    /// Refcount blocks for the table entries MISSING, at the free clusters
+    /// from AT on.  Each block's own refcount goes into whichever block
+    /// covers it (possibly itself).  The blocks and those refcounts reach
+    /// the file before the table entries that make them live.
+    Result<void> add_refblocks(const std::vector<uint64_t> &missing,
+                               uint64_t at)
     {
-        if (rt >= m_s.refcount_table.size()) {
-            return grow_table(rt + 1);
+        if (missing.empty()) {
+            return {};
         }
-        uint64_t c0 = rt << m_s.rb_bits;
-        if (c0 == 0) {
-            return Error("the refcount block for the header is missing: image "
-                         "corrupt");
+        const uint64_t mask = (1ULL << m_s.rb_bits) - 1;
+        std::map<uint64_t, std::vector<uint8_t>> blocks;
+        for (uint64_t rt : missing) {
+            if (rt == 0) {
+                return Error("the refcount block for the header is missing: "
+                             "image corrupt");
+            }
+            blocks[rt] = std::vector<uint8_t>(m_s.cluster_size, 0);
         }
-        std::vector<uint8_t> block(m_s.cluster_size);
-        set_entry(m_s, block, 0, 1);
-        uint64_t off = c0 << m_s.h.cluster_bits;
-        TRY(m_io.pwrite(off, block));
+        for (size_t k = 0; k < missing.size(); k++) {
+            uint64_t p = at + k;
+            auto it = blocks.find(p >> m_s.rb_bits);
+            if (it != blocks.end()) {
+                set_entry(m_s, it->second, p & mask, 1);
+            } else {
+                TRY(update(p, +1));
+            }
+        }
+        for (size_t k = 0; k < missing.size(); k++) {
+            TRY(m_io.pwrite((at + k) << m_s.h.cluster_bits,
+                            blocks[missing[k]]));
+        }
+        TRY(write_dirty());
         TRY(m_io.flush());
-        uint8_t entry[8];
-        put_be64(entry, off);
-        TRY(m_io.pwrite(m_s.h.refcount_table_offset + rt * 8, entry));
+        // Each table entry makes its block live; the block's own refcount
+        // must already be live then (in an old block, an entry written
+        // earlier, or itself), so the entries go in dependency order.
+        std::vector<bool> live(missing.size(), false);
+        for (size_t done = 0; done < missing.size();) {
+            bool progress = false;
+            for (size_t k = 0; k < missing.size(); k++) {
+                if (live[k]) {
+                    continue;
+                }
+                uint64_t holder = (at + k) >> m_s.rb_bits;
+                auto it = std::find(missing.begin(), missing.end(), holder);
+                if (it != missing.end() && holder != missing[k] &&
+                    !live[size_t(it - missing.begin())]) {
+                    continue;
+                }
+                uint64_t off = (at + k) << m_s.h.cluster_bits;
+                uint8_t entry[8];
+                put_be64(entry, off);
+                TRY(m_io.pwrite(m_s.h.refcount_table_offset + missing[k] * 8,
+                                entry));
+                TRY(m_io.flush());
+                m_s.refcount_table[missing[k]] = off;
+                m_s.refblocks[missing[k]] = std::move(blocks[missing[k]]);
+                live[k] = true;
+                done++;
+                progress = true;
+            }
+            if (!progress) {
+                return Error("new refcount blocks depend on each other");
+            }
+        }
         TRY(m_io.flush());
-        m_s.refcount_table[rt] = off;
-        m_s.refblocks[rt] = std::move(block);
-        m_s.alloc_end = std::max(m_s.alloc_end, c0 + 1);
         return {};
     }
 
