@@ -1214,10 +1214,26 @@ Result<void> check_metadata_refcounts(Qcow2State &s)
     TRY(covered(s.h.refcount_table_offset,
                 uint64_t(s.h.refcount_table_clusters) * s.cluster_size,
                 "the refcount table"));
+    std::set<uint64_t> blocks;
     for (uint64_t rt = 0; rt < s.refcount_table.size(); rt++) {
-        if (s.refcount_table[rt]) {
-            TRY(covered(s.refcount_table[rt], 1, "a refcount block"));
+        uint64_t off = s.refcount_table[rt];
+        if (off == 0) {
+            continue;
         }
+        if (off % s.cluster_size != 0 || off > s.file_size ||
+            s.file_size - off < s.cluster_size) {
+            return Error::format("refcount block {} offset {:#x} invalid: "
+                                 "image corrupt",
+                                 rt, off);
+        }
+        // Two entries sharing a block would make refcounts alias (and a
+        // hostile table of them would make the allocator's scan endless).
+        if (!blocks.insert(off).second) {
+            return Error::format("refcount block {:#x} is used twice in the "
+                                 "refcount table: image corrupt",
+                                 off);
+        }
+        TRY(covered(off, 1, "a refcount block"));
     }
     if (s.h.nb_snapshots) {
         TRY(covered(s.h.snapshots_offset, s.snapshot_table_size,
