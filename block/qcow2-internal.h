@@ -21,8 +21,8 @@ inline constexpr uint32_t MIN_CLUSTER_BITS = 9;
 inline constexpr uint32_t MAX_CLUSTER_BITS = 21;
 
 // QEMU's implementation limits (block/qcow2.h), which images in the wild obey.
-inline constexpr uint64_t QCOW_MAX_L1_SIZE = 32 * 1024 * 1024;           // bytes
-inline constexpr uint64_t QCOW_MAX_REFTABLE_SIZE = 8 * 1024 * 1024;      // bytes
+inline constexpr uint64_t QCOW_MAX_L1_SIZE = 32 * 1024 * 1024;      // bytes
+inline constexpr uint64_t QCOW_MAX_REFTABLE_SIZE = 8 * 1024 * 1024; // bytes
 inline constexpr uint32_t QCOW_MAX_SNAPSHOTS = 65536;
 inline constexpr uint64_t QCOW_MAX_SNAPSHOTS_SIZE = 1024 * QCOW_MAX_SNAPSHOTS;
 inline constexpr uint32_t QCOW_MAX_SNAPSHOT_EXTRA_DATA = 1024;
@@ -37,9 +37,9 @@ inline constexpr uint64_t QCOW_OFLAG_COMPRESSED = 1ULL << 62;
 inline constexpr uint64_t QCOW_OFLAG_ZERO = 1ULL << 0;
 
 // Header field offsets that the commit points rewrite.
-inline constexpr uint64_t HDR_L1_SIZE = 36;          // + l1_table_offset at 40
-inline constexpr uint64_t HDR_REFCOUNT_TABLE = 48;   // + clusters at 56
-inline constexpr uint64_t HDR_NB_SNAPSHOTS = 60;     // + snapshots_offset at 64
+inline constexpr uint64_t HDR_L1_SIZE = 36;        // + l1_table_offset at 40
+inline constexpr uint64_t HDR_REFCOUNT_TABLE = 48; // + clusters at 56
+inline constexpr uint64_t HDR_NB_SNAPSHOTS = 60;   // + snapshots_offset at 64
 inline constexpr uint64_t HDR_AUTOCLEAR = 88;
 
 // Incompatible feature bits.
@@ -100,8 +100,8 @@ struct Qcow2State {
     bool read_only = true;
     Qcow2Header h;
     uint64_t cluster_size = 0;
-    uint32_t l2_bits = 0;      // log2(L2 entries per table)
-    uint32_t rb_bits = 0;      // log2(refcount entries per block)
+    uint32_t l2_bits = 0; // log2(L2 entries per table)
+    uint32_t rb_bits = 0; // log2(refcount entries per block)
     uint32_t refcount_bits = 0;
     uint64_t refcount_max = 0;
     uint64_t l1_vm_state_index = 0;
@@ -115,7 +115,7 @@ struct Qcow2State {
     uint64_t alloc_end = 0; // first cluster past every allocation we made
 
     std::vector<Qcow2Snapshot> snapshots;
-    std::vector<SnapshotInfo> infos; // snapshots[i].info, for snapshots()
+    std::vector<SnapshotInfo> infos;  // snapshots[i].info, for snapshots()
     uint64_t snapshot_table_size = 0; // bytes
 
     bool autoclear_cleared = false;

@@ -23,7 +23,10 @@ using qapi::Result;
 
 namespace {
 
-uint16_t be16(const uint8_t *p) { return uint16_t(p[0] << 8 | p[1]); }
+uint16_t be16(const uint8_t *p)
+{
+    return uint16_t(p[0] << 8 | p[1]);
+}
 uint32_t be32(const uint8_t *p)
 {
     return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 |
@@ -51,14 +54,17 @@ void put_be64(uint8_t *p, uint64_t v)
     put_be32(p + 4, uint32_t(v));
 }
 
-uint64_t div_round_up(uint64_t n, uint64_t d) { return n / d + (n % d != 0); }
+uint64_t div_round_up(uint64_t n, uint64_t d)
+{
+    return n / d + (n % d != 0);
+}
 
 /// A table of entries as big-endian bytes, padded to whole clusters.
 std::vector<uint8_t> table_bytes(const std::vector<uint64_t> &entries,
                                  uint64_t cluster_size)
 {
-    std::vector<uint8_t> out(
-        div_round_up(entries.size() * 8, cluster_size) * cluster_size);
+    std::vector<uint8_t> out(div_round_up(entries.size() * 8, cluster_size) *
+                             cluster_size);
     for (size_t i = 0; i < entries.size(); i++) {
         put_be64(&out[i * 8], entries[i]);
     }
@@ -114,7 +120,8 @@ public:
             }
             if (n < 0) {
                 return Error::from_errno(
-                    errno, fmt::format("Could not read from '{}'", m_s.filename));
+                    errno,
+                    fmt::format("Could not read from '{}'", m_s.filename));
             }
             if (n == 0) {
                 return Error::format(
@@ -139,7 +146,8 @@ public:
             }
             if (n < 0) {
                 return Error::from_errno(
-                    errno, fmt::format("Could not write to '{}'", m_s.filename));
+                    errno,
+                    fmt::format("Could not write to '{}'", m_s.filename));
             }
             done += size_t(n);
         }
@@ -245,9 +253,8 @@ Result<void> take_qemu_locks(const Qcow2State &s)
 // ---------------------------------------------------------------------------
 // Validation helpers.
 
-Result<void> check_table(const Qcow2State &s, uint64_t offset,
-                         uint64_t entries, uint64_t max_bytes,
-                         std::string_view what)
+Result<void> check_table(const Qcow2State &s, uint64_t offset, uint64_t entries,
+                         uint64_t max_bytes, std::string_view what)
 {
     if (entries > max_bytes / 8) {
         return Error::format("{} too large ({} entries)", what, entries);
@@ -256,9 +263,8 @@ Result<void> check_table(const Qcow2State &s, uint64_t offset,
         return Error::format("Invalid {} offset {:#x}: not cluster aligned",
                              what, offset);
     }
-    if (entries != 0 &&
-        (offset == 0 || offset > s.file_size ||
-         entries * 8 > s.file_size - offset)) {
+    if (entries != 0 && (offset == 0 || offset > s.file_size ||
+                         entries * 8 > s.file_size - offset)) {
         return Error::format(
             "Invalid {} offset {:#x}: the table lies outside the image file",
             what, offset);
@@ -319,18 +325,18 @@ Result<std::pair<uint64_t, uint64_t>> l2_entry_clusters(const Qcow2State &s,
         }
         uint64_t first = coffset >> s.h.cluster_bits;
         uint64_t last = (coffset + csize - 1) >> s.h.cluster_bits;
-        return std::pair{ first, last - first + 1 };
+        return std::pair{first, last - first + 1};
     }
     uint64_t off = entry & L2E_OFFSET_MASK;
     if (off == 0) {
-        return std::pair{ uint64_t(0), uint64_t(0) };
+        return std::pair{uint64_t(0), uint64_t(0)};
     }
     if (off % s.cluster_size != 0) {
         return Error::format("data cluster offset {:#x} unaligned: image "
                              "corrupt",
                              off);
     }
-    return std::pair{ off >> s.h.cluster_bits, uint64_t(1) };
+    return std::pair{off >> s.h.cluster_bits, uint64_t(1)};
 }
 
 // ---------------------------------------------------------------------------
@@ -352,15 +358,15 @@ uint64_t get_entry(const Qcow2State &s, const std::vector<uint8_t> &block,
     return v;
 }
 
-void set_entry(const Qcow2State &s, std::vector<uint8_t> &block,
-               uint64_t index, uint64_t value)
+void set_entry(const Qcow2State &s, std::vector<uint8_t> &block, uint64_t index,
+               uint64_t value)
 {
     uint32_t bits = s.refcount_bits;
     if (bits < 8) {
         uint64_t bit = index * bits;
         uint8_t mask = uint8_t(((1u << bits) - 1) << (bit % 8));
-        block[bit / 8] = uint8_t((block[bit / 8] & ~mask) |
-                                 ((value << (bit % 8)) & mask));
+        block[bit / 8] =
+            uint8_t((block[bit / 8] & ~mask) | ((value << (bit % 8)) & mask));
         return;
     }
     uint32_t bytes = bits / 8;
@@ -384,8 +390,7 @@ public:
             return uint64_t(0);
         }
         auto *block = TRY(load(rt));
-        return get_entry(m_s, *block,
-                         cluster & ((1ULL << m_s.rb_bits) - 1));
+        return get_entry(m_s, *block, cluster & ((1ULL << m_s.rb_bits) - 1));
     }
 
     /// Adds DELTA (+1 or -1) to the refcount of CLUSTER, in the cache; the
@@ -475,8 +480,7 @@ public:
                 TRY(update(c, +1));
             }
             m_s.free_cluster_hint = start + n + missing.size();
-            m_s.alloc_end =
-                std::max(m_s.alloc_end, start + n + missing.size());
+            m_s.alloc_end = std::max(m_s.alloc_end, start + n + missing.size());
             return start << m_s.h.cluster_bits;
         }
         return Error("could not allocate clusters: the refcount structures "
@@ -615,7 +619,7 @@ private:
         const uint64_t cs = m_s.cluster_size;
         const uint64_t old_entries = m_s.refcount_table.size();
         uint64_t end = std::max(div_round_up(m_s.file_size, cs), m_s.alloc_end);
-        uint64_t entries = std::max({ min_entries, old_entries * 2, cs / 8 });
+        uint64_t entries = std::max({min_entries, old_entries * 2, cs / 8});
         uint64_t table_clusters = 0;
         std::vector<uint64_t> needed;
         for (int round = 0;; round++) {
@@ -721,7 +725,8 @@ Result<void> read_snapshot_table(Qcow2State &s)
     for (uint32_t i = 0; i < h.nb_snapshots; i++) {
         uint8_t fixed[40];
         if (pos + sizeof(fixed) > s.file_size ||
-            pos - h.snapshots_offset + sizeof(fixed) > QCOW_MAX_SNAPSHOTS_SIZE) {
+            pos - h.snapshots_offset + sizeof(fixed) >
+                QCOW_MAX_SNAPSHOTS_SIZE) {
             return Error::format("snapshot table entry {} lies outside the "
                                  "image file: snapshot table corrupt",
                                  i);
@@ -984,7 +989,8 @@ Result<void> fix_active_copied(Qcow2State &s)
             }
             bool single =
                 TRY(rc.get((e & L2E_OFFSET_MASK) >> s.h.cluster_bits)) == 1;
-            uint64_t w = single ? e | QCOW_OFLAG_COPIED : e & ~QCOW_OFLAG_COPIED;
+            uint64_t w =
+                single ? e | QCOW_OFLAG_COPIED : e & ~QCOW_OFLAG_COPIED;
             if (w != e) {
                 e = w;
                 changed = true;
@@ -1030,8 +1036,8 @@ Result<void> parse_header(Qcow2State &s)
                              "short for a qcow2 header)",
                              s.filename);
     }
-    TRY(io.pread(0, std::span<uint8_t>(buf, std::min<uint64_t>(
-                                                s.file_size, sizeof(buf)))));
+    TRY(io.pread(0, std::span<uint8_t>(
+                        buf, std::min<uint64_t>(s.file_size, sizeof(buf)))));
     Qcow2Header &h = s.h;
     h.magic = be32(buf);
     if (h.magic != QCOW_MAGIC) {
@@ -1063,12 +1069,14 @@ Result<void> parse_header(Qcow2State &s)
         h.refcount_order = be32(buf + 96);
         h.header_length = be32(buf + 100);
     }
-    if (h.cluster_bits < MIN_CLUSTER_BITS || h.cluster_bits > MAX_CLUSTER_BITS) {
+    if (h.cluster_bits < MIN_CLUSTER_BITS ||
+        h.cluster_bits > MAX_CLUSTER_BITS) {
         return Error::format("Unsupported cluster size: 2^{}", h.cluster_bits);
     }
     s.cluster_size = 1ULL << h.cluster_bits;
     if (h.version == 3) {
-        if (h.header_length < QCOW2_V3_HEADER_SIZE || h.header_length % 8 != 0) {
+        if (h.header_length < QCOW2_V3_HEADER_SIZE ||
+            h.header_length % 8 != 0) {
             return Error::format("qcow2 header length {} invalid",
                                  h.header_length);
         }
@@ -1118,7 +1126,7 @@ Result<void> parse_header(Qcow2State &s)
                     const uint8_t *e = &area[p + 8 + f];
                     const char *name = static_cast<const char *>(
                         static_cast<const void *>(e + 2));
-                    feature_names[{ e[0], e[1] }] =
+                    feature_names[{e[0], e[1]}] =
                         std::string(name, strnlen(name, 46));
                 }
             }
@@ -1132,7 +1140,7 @@ Result<void> parse_header(Qcow2State &s)
             if (!(unknown & (1ULL << bit))) {
                 continue;
             }
-            auto it = feature_names.find({ 0, bit });
+            auto it = feature_names.find({0, bit});
             list += list.empty() ? "" : ", ";
             list += it != feature_names.end()
                         ? it->second
@@ -1151,8 +1159,8 @@ Result<void> parse_header(Qcow2State &s)
     }
 
     s.refcount_bits = 1u << h.refcount_order;
-    s.refcount_max = s.refcount_bits == 64 ? UINT64_MAX
-                                           : (1ULL << s.refcount_bits) - 1;
+    s.refcount_max =
+        s.refcount_bits == 64 ? UINT64_MAX : (1ULL << s.refcount_bits) - 1;
     s.l2_bits = h.cluster_bits - 3;
     s.rb_bits = h.cluster_bits + 3 - h.refcount_order;
     if (h.size > (1ULL << 62)) {
@@ -1175,9 +1183,9 @@ Result<void> parse_header(Qcow2State &s)
                     uint64_t(h.refcount_table_clusters) * s.cluster_size / 8,
                     QCOW_MAX_REFTABLE_SIZE, "reference count table"));
     s.l1 = TRY(read_table(s, h.l1_table_offset, h.l1_size));
-    s.refcount_table =
-        TRY(read_table(s, h.refcount_table_offset,
-                       uint64_t(h.refcount_table_clusters) * s.cluster_size / 8));
+    s.refcount_table = TRY(
+        read_table(s, h.refcount_table_offset,
+                   uint64_t(h.refcount_table_clusters) * s.cluster_size / 8));
     for (uint64_t &e : s.refcount_table) {
         e &= REFT_OFFSET_MASK;
     }
@@ -1210,7 +1218,8 @@ Result<void> check_metadata_refcounts(Qcow2State &s)
         return {};
     };
     TRY(covered(0, 1, "the header"));
-    TRY(covered(s.h.l1_table_offset, uint64_t(s.h.l1_size) * 8, "the L1 table"));
+    TRY(covered(s.h.l1_table_offset, uint64_t(s.h.l1_size) * 8,
+                "the L1 table"));
     TRY(covered(s.h.refcount_table_offset,
                 uint64_t(s.h.refcount_table_clusters) * s.cluster_size,
                 "the refcount table"));
@@ -1272,8 +1281,7 @@ Result<void> prepare_write(Qcow2State &s)
 
 /// Runs a modifying operation and poisons the image if it fails after
 /// prepare_write(), since the in-memory tables may be ahead of the file.
-template <typename F>
-auto modify(Qcow2State &s, F &&f) -> decltype(f())
+template <typename F> auto modify(Qcow2State &s, F &&f) -> decltype(f())
 {
     auto r = f();
     if (!r.has_value()) {
@@ -1307,18 +1315,19 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(const std::string &path,
     }
     auto locked = take_qemu_locks(*s);
     if (!locked) {
-        return std::move(locked.release_error()
-                             .prepend(fmt::format("Could not open '{}': ", path)));
+        return std::move(locked.release_error().prepend(
+            fmt::format("Could not open '{}': ", path)));
     }
     struct stat st;
     if (fstat(s->fd, &st) < 0) {
-        return Error::from_errno(errno, fmt::format("Could not stat '{}'", path));
+        return Error::from_errno(errno,
+                                 fmt::format("Could not stat '{}'", path));
     }
     s->file_size = uint64_t(st.st_size);
     auto parsed = parse_header(*s);
     if (!parsed) {
-        return std::move(parsed.release_error()
-                             .prepend(fmt::format("Could not open '{}': ", path)));
+        return std::move(parsed.release_error().prepend(
+            fmt::format("Could not open '{}': ", path)));
     }
     if (!read_only) {
         auto ok = check_metadata_refcounts(*s);
@@ -1330,10 +1339,22 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(const std::string &path,
     return std::unique_ptr<Qcow2Image>(new Qcow2Image(std::move(s)));
 }
 
-const std::string &Qcow2Image::filename() const { return m_s->filename; }
-uint64_t Qcow2Image::virtual_size() const { return m_s->h.size; }
-bool Qcow2Image::read_only() const { return m_s->read_only; }
-uint64_t Qcow2Image::cluster_size() const { return m_s->cluster_size; }
+const std::string &Qcow2Image::filename() const
+{
+    return m_s->filename;
+}
+uint64_t Qcow2Image::virtual_size() const
+{
+    return m_s->h.size;
+}
+bool Qcow2Image::read_only() const
+{
+    return m_s->read_only;
+}
+uint64_t Qcow2Image::cluster_size() const
+{
+    return m_s->cluster_size;
+}
 const std::vector<SnapshotInfo> &Qcow2Image::snapshots() const
 {
     return m_s->infos;
@@ -1342,7 +1363,10 @@ void Qcow2Image::set_write_budget(std::optional<uint64_t> writes)
 {
     m_s->write_budget = writes;
 }
-uint64_t Qcow2Image::write_count() const { return m_s->write_count; }
+uint64_t Qcow2Image::write_count() const
+{
+    return m_s->write_count;
+}
 
 std::optional<SnapshotInfo>
 Qcow2Image::find_snapshot(std::string_view id_or_name) const
@@ -1354,8 +1378,8 @@ Qcow2Image::find_snapshot(std::string_view id_or_name) const
     return m_s->snapshots[i.value()].info;
 }
 
-Result<SnapshotInfo> Qcow2Image::create_snapshot(SnapshotInfo meta,
-                                                 std::span<const uint8_t> vmstate)
+Result<SnapshotInfo>
+Qcow2Image::create_snapshot(SnapshotInfo meta, std::span<const uint8_t> vmstate)
 {
     Qcow2State &s = *m_s;
     if (s.read_only) {
@@ -1369,9 +1393,8 @@ Result<SnapshotInfo> Qcow2Image::create_snapshot(SnapshotInfo meta,
         // QEMU's find_new_snapshot_id: one past the largest numeric id.
         uint64_t max_id = 0;
         for (const Qcow2Snapshot &sn : s.snapshots) {
-            max_id = std::max<uint64_t>(max_id,
-                                        std::strtoull(sn.info.id.c_str(),
-                                                      nullptr, 10));
+            max_id = std::max<uint64_t>(
+                max_id, std::strtoull(sn.info.id.c_str(), nullptr, 10));
         }
         meta.id = std::to_string(max_id + 1);
     }
@@ -1477,7 +1500,8 @@ Result<SnapshotInfo> Qcow2Image::create_snapshot(SnapshotInfo meta,
     });
 }
 
-Result<std::vector<uint8_t>> Qcow2Image::read_vmstate(std::string_view id_or_name)
+Result<std::vector<uint8_t>>
+Qcow2Image::read_vmstate(std::string_view id_or_name)
 {
     Qcow2State &s = *m_s;
     const Qcow2Snapshot &sn = s.snapshots[TRY(find_index(s, id_or_name))];
@@ -1485,8 +1509,8 @@ Result<std::vector<uint8_t>> Qcow2Image::read_vmstate(std::string_view id_or_nam
     const uint64_t l2_entries = cs / 8;
     uint64_t size = sn.info.vm_state_size;
     uint64_t clusters = div_round_up(size, cs);
-    if (clusters > (uint64_t(sn.l1_size) - std::min<uint64_t>(
-                                              sn.l1_size, s.l1_vm_state_index)) *
+    if (clusters > (uint64_t(sn.l1_size) -
+                    std::min<uint64_t>(sn.l1_size, s.l1_vm_state_index)) *
                        l2_entries) {
         return Error::format("snapshot '{}': the VM state extends past its L1 "
                              "table: image corrupt",
@@ -1623,8 +1647,8 @@ Result<void> Qcow2Image::delete_snapshot(std::string_view id_or_name)
 
 std::string size_to_str(uint64_t bytes)
 {
-    static const char *const prefixes[] = { "", "Ki", "Mi", "Gi",
-                                            "Ti", "Pi", "Ei" };
+    static const char *const prefixes[] = {"",   "Ki", "Mi", "Gi",
+                                           "Ti", "Pi", "Ei"};
     int exp = 0;
     std::frexp(double(bytes) / (1000.0 / 1024.0), &exp);
     int i = std::clamp((exp - 1) / 10, 0, 6);
@@ -1638,9 +1662,9 @@ std::string size_to_str(uint64_t bytes)
 std::string format_snapshot_table(const std::vector<SnapshotInfo> &snapshots)
 {
     // The column widths of QEMU's bdrv_snapshot_dump().
-    std::string out = fmt::format("{:<10}{:<17}{:>8}{:>20}{:>13}{:>11}\n", "ID",
-                                  "TAG", "VM SIZE", "DATE", "VM CLOCK",
-                                  "ICOUNT");
+    std::string out =
+        fmt::format("{:<10}{:<17}{:>8}{:>20}{:>13}{:>11}\n", "ID", "TAG",
+                    "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
     for (const SnapshotInfo &sn : snapshots) {
         time_t t = sn.date_sec;
         struct tm tm = {};
@@ -1651,8 +1675,9 @@ std::string format_snapshot_table(const std::vector<SnapshotInfo> &snapshots)
         std::string clock = fmt::format(
             "{:02}:{:02}:{:02}.{:03}", int(secs / 3600), int((secs / 60) % 60),
             int(secs % 60), int((sn.vm_clock_nsec / 1000000) % 1000));
-        std::string icount =
-            sn.icount == UINT64_MAX ? "" : fmt::format("{}", int64_t(sn.icount));
+        std::string icount = sn.icount == UINT64_MAX
+                                 ? ""
+                                 : fmt::format("{}", int64_t(sn.icount));
         out += fmt::format("{:<9} {:<16} {:>8}{:>20}{:>13}{:>11}\n", sn.id,
                            sn.name, size_to_str(sn.vm_state_size), date, clock,
                            icount);

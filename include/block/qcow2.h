@@ -56,7 +56,8 @@ public:
     const std::vector<SnapshotInfo> &snapshots() const;
     /// QEMU's lookup order for savevm/loadvm/delvm names: by id first, then
     /// by name.
-    std::optional<SnapshotInfo> find_snapshot(std::string_view id_or_name) const;
+    std::optional<SnapshotInfo>
+    find_snapshot(std::string_view id_or_name) const;
     /// savevm: writes vmstate into the VM-state area (past the virtual disk
     /// end, as QEMU's qcow2_vm_state_offset), then adds a snapshot-table entry
     /// (copy of the active L1, refcounts incremented), assigning the next free
@@ -73,7 +74,8 @@ public:
     /// snapshot's own L1).
     [[nodiscard]] qapi::Result<std::vector<uint8_t>>
     read_vmstate(std::string_view id_or_name);
-    [[nodiscard]] qapi::Result<void> delete_snapshot(std::string_view id_or_name);
+    [[nodiscard]] qapi::Result<void>
+    delete_snapshot(std::string_view id_or_name);
 
     /// Cluster size in bytes (512 B .. 2 MiB).
     uint64_t cluster_size() const;

@@ -56,22 +56,22 @@ protected:
             << "after " << n << " writes: " << ck.out;
         if (auto img = Qcow2Image::open(path, false); true) {
             EXPECT_TRUE(img.has_value()) << "after " << n << " writes";
-        if (img) {
-            size_t count = img.value()->snapshots().size();
-            EXPECT_TRUE(count == before || count == after)
-                << "after " << n << " writes: " << count << " snapshots";
-            if (img.value()->find_snapshot("old")) {
-                EXPECT_EQ(MUST(img.value()->read_vmstate("old")),
-                          pattern(70000, 1));
+            if (img) {
+                size_t count = img.value()->snapshots().size();
+                EXPECT_TRUE(count == before || count == after)
+                    << "after " << n << " writes: " << count << " snapshots";
+                if (img.value()->find_snapshot("old")) {
+                    EXPECT_EQ(MUST(img.value()->read_vmstate("old")),
+                              pattern(70000, 1));
+                }
+                if (img.value()->find_snapshot("new")) {
+                    EXPECT_EQ(MUST(img.value()->read_vmstate("new")),
+                              pattern(GetParam().vm_size, 2));
+                }
+                // The image stays usable: a snapshot can still be taken.
+                EXPECT_TRUE(img.value()->create_snapshot(meta("probe"),
+                                                         pattern(999, 3)));
             }
-            if (img.value()->find_snapshot("new")) {
-                EXPECT_EQ(MUST(img.value()->read_vmstate("new")),
-                          pattern(GetParam().vm_size, 2));
-            }
-            // The image stays usable: a snapshot can still be taken.
-            EXPECT_TRUE(
-                img.value()->create_snapshot(meta("probe"), pattern(999, 3)));
-        }
         }
         Cmd ck2 = check(path);
         EXPECT_TRUE(ck2.status == 0 || ck2.status == 3) << ck2.out;
@@ -133,10 +133,10 @@ TEST_P(Qcow2FaultWalk, GotoSnapshotFailingAtEveryWriteLeaksAtWorst)
 // refcount blocks and a refcount table growth.
 INSTANTIATE_TEST_SUITE_P(
     Formats, Qcow2FaultWalk,
-    ::testing::Values(Walk{ "cluster_size=512,refcount_bits=64", 2600000 },
-                      Walk{ "compat=0.10,cluster_size=512", 300000 },
-                      Walk{ "cluster_size=4096,refcount_bits=1", 200000 },
-                      Walk{ "cluster_size=65536", 1000000 }),
+    ::testing::Values(Walk{"cluster_size=512,refcount_bits=64", 2600000},
+                      Walk{"compat=0.10,cluster_size=512", 300000},
+                      Walk{"cluster_size=4096,refcount_bits=1", 200000},
+                      Walk{"cluster_size=65536", 1000000}),
     [](const auto &info) { return fmt::format("f{}", info.index); });
 
 // A real full disk: the child's file size limit stops the image growing
@@ -145,32 +145,31 @@ TEST(Qcow2DiskFull, FileSizeLimitFailsCleanlyAndLeaksAtWorst)
 {
     REQUIRE_QEMU_IMG();
     TempDir dir;
-    std::string path =
-        create_image(dir, "f.qcow2", "cluster_size=4096", "16M");
+    std::string path = create_image(dir, "f.qcow2", "cluster_size=4096", "16M");
     {
         auto img = MUST(Qcow2Image::open(path, false));
         MUST(img->create_snapshot(meta("old"), pattern(50000, 1)));
     }
     const uint64_t size = read_file(path).size();
-    for (uint64_t extra : { 0u, 4096u, 100000u, 1000000u }) {
+    for (uint64_t extra : {0u, 4096u, 100000u, 1000000u}) {
         pid_t pid = fork();
         ASSERT_GE(pid, 0);
         if (pid == 0) {
             signal(SIGXFSZ, SIG_IGN);
-            struct rlimit rl = { rlim_t(size + extra), rlim_t(size + extra) };
+            struct rlimit rl = {rlim_t(size + extra), rlim_t(size + extra)};
             setrlimit(RLIMIT_FSIZE, &rl);
             auto img = Qcow2Image::open(path, false);
             if (!img) {
                 _exit(10);
             }
-            auto r = img.value()->create_snapshot(meta("new"),
-                                                  pattern(2 << 20, 2));
+            auto r =
+                img.value()->create_snapshot(meta("new"), pattern(2 << 20, 2));
             if (r) {
                 _exit(11);
             }
-            bool efbig = r.error().os_errno() == EFBIG &&
-                         r.error().message().find("File too large") !=
-                             std::string::npos;
+            bool efbig =
+                r.error().os_errno() == EFBIG &&
+                r.error().message().find("File too large") != std::string::npos;
             _exit(efbig ? 0 : 12);
         }
         int st = 0;
@@ -219,17 +218,17 @@ TEST(Qcow2FaultWalkGuestData, SharingWindowOnlyLeavesClearCopiedFlags)
     REQUIRE_QEMU_IMG();
     TempDir dir;
     std::string base = create_image(dir, "g.qcow2", "cluster_size=4096", "4M");
-    ASSERT_EQ(run("qemu-io -f qcow2 -c 'write -P 0xab 0 1M' '" + base + "'")
-                  .status,
-              0);
+    ASSERT_EQ(
+        run("qemu-io -f qcow2 -c 'write -P 0xab 0 1M' '" + base + "'").status,
+        0);
     std::string work = dir.file("w.qcow2");
     for (int op = 0; op < 3; op++) {
         if (op == 2) {
             // Goto: the active L1 moved on from the snapshot's data.
-            ASSERT_EQ(run("qemu-io -f qcow2 -c 'write -P 0xcd 0 256k' '" +
-                          base + "'")
-                          .status,
-                      0);
+            ASSERT_EQ(
+                run("qemu-io -f qcow2 -c 'write -P 0xcd 0 256k' '" + base + "'")
+                    .status,
+                0);
         }
         if (op == 1) {
             // Delete: the snapshot shares the guest data with the active L1.
@@ -243,9 +242,9 @@ TEST(Qcow2FaultWalkGuestData, SharingWindowOnlyLeavesClearCopiedFlags)
             {
                 auto img = MUST(Qcow2Image::open(work, false));
                 img->set_write_budget(n);
-                ok = op == 0   ? img->create_snapshot(meta("new"),
-                                                      pattern(30000, 2))
-                                     .has_value()
+                ok = op == 0
+                         ? img->create_snapshot(meta("new"), pattern(30000, 2))
+                               .has_value()
                      : op == 1 ? img->delete_snapshot("old").has_value()
                                : img->goto_snapshot("old").has_value();
             }

@@ -37,92 +37,91 @@ uint64_t get_be64(const std::vector<uint8_t> &b, size_t at)
 struct Bad {
     const char *name;
     void (*corrupt)(std::vector<uint8_t> &);
-    const char *error; // a piece of the expected message
+    const char *error;       // a piece of the expected message
     bool write_only = false; // only opening for writing must fail
 };
 
 // A v3 image with 4 KiB clusters and one snapshot "snap" (see SetUp).
 const Bad BAD_IMAGES[] = {
-    { "NotQcow2",
-      [](std::vector<uint8_t> &b) { b.assign(8192, 'x'); },
-      "Image is not in qcow2 format" },
-    { "Empty", [](std::vector<uint8_t> &b) { b.clear(); },
-      "not in qcow2 format" },
-    { "TruncatedHeader", [](std::vector<uint8_t> &b) { b.resize(50); },
-      "too short for a qcow2 header" },
-    { "TruncatedV3Header", [](std::vector<uint8_t> &b) { b.resize(80); },
-      "version 3 header" },
-    { "BadMagic", [](std::vector<uint8_t> &b) { b[3] = 0xfc; },
-      "Image is not in qcow2 format" },
-    { "BadVersion", [](std::vector<uint8_t> &b) { put_be32(b, 4, 5); },
-      "Unsupported qcow2 version 5" },
-    { "ClusterBits30", [](std::vector<uint8_t> &b) { put_be32(b, 20, 30); },
-      "Unsupported cluster size: 2^30" },
-    { "Encrypted", [](std::vector<uint8_t> &b) { put_be32(b, 32, 1); },
-      "encrypted" },
-    { "ExternalDataFile",
-      [](std::vector<uint8_t> &b) { put_be64(b, 72, 1 << 2); },
-      "external data file" },
-    { "ExtendedL2", [](std::vector<uint8_t> &b) { put_be64(b, 72, 1 << 4); },
-      "extended L2" },
-    { "UnknownIncompatibleFeature",
-      [](std::vector<uint8_t> &b) { put_be64(b, 72, 1ULL << 40); },
-      "Unsupported qcow2 feature(s): Unknown incompatible feature: "
-      "10000000000" },
-    { "RefcountOrder7", [](std::vector<uint8_t> &b) { put_be32(b, 96, 7); },
-      "may not exceed 64 bits" },
-    { "HeaderLengthOdd", [](std::vector<uint8_t> &b) { put_be32(b, 100, 105); },
-      "header length" },
-    { "L1OutsideFile",
-      [](std::vector<uint8_t> &b) { put_be64(b, 40, 1ULL << 40); },
-      "Invalid L1 table offset" },
-    { "L1Unaligned", [](std::vector<uint8_t> &b) { put_be64(b, 40, 4097); },
-      "not cluster aligned" },
-    { "L1TooSmall", [](std::vector<uint8_t> &b) { put_be32(b, 36, 0); },
-      "L1 table is too small" },
-    { "L1Huge", [](std::vector<uint8_t> &b) { put_be32(b, 36, 0xffffffff); },
-      "L1 table too large" },
-    { "RefcountTableAbsurd",
-      [](std::vector<uint8_t> &b) { put_be64(b, 48, 0x7ffffffffffff000ULL); },
-      "reference count table" },
-    { "RefcountTableHuge",
-      [](std::vector<uint8_t> &b) { put_be32(b, 56, 0x10000000); },
-      "reference count table too large" },
-    { "NoRefcountTable", [](std::vector<uint8_t> &b) { put_be32(b, 56, 0); },
-      "does not contain a reference count table" },
-    { "RefcountBlockTwice",
-      [](std::vector<uint8_t> &b) {
-          size_t rt = size_t(get_be64(b, 48));
-          put_be64(b, rt + 8, get_be64(b, rt));
-      },
-      "used twice in the refcount table", true },
-    { "TooManySnapshots",
-      [](std::vector<uint8_t> &b) { put_be32(b, 60, 100000); },
-      "Too many snapshots" },
-    { "SnapshotCountPastTable",
-      [](std::vector<uint8_t> &b) { put_be32(b, 60, 60000); },
-      "snapshot table corrupt" },
-    { "SnapshotTableOutsideFile",
-      [](std::vector<uint8_t> &b) { put_be64(b, 64, 1ULL << 50); },
-      "Invalid snapshot table offset" },
-    { "SnapshotTableUnaligned",
-      [](std::vector<uint8_t> &b) { put_be64(b, 64, get_be64(b, 64) + 8); },
-      "Invalid snapshot table offset" },
-    { "SnapshotL1OutsideFile",
-      [](std::vector<uint8_t> &b) {
-          put_be64(b, size_t(get_be64(b, 64)), 1ULL << 45);
-      },
-      "snapshot 'snap' L1 table" },
-    { "SnapshotExtraDataHuge",
-      [](std::vector<uint8_t> &b) {
-          put_be32(b, size_t(get_be64(b, 64)) + 36, 0x7fffffff);
-      },
-      "too much extra data" },
-    { "SnapshotVmStateHuge",
-      [](std::vector<uint8_t> &b) {
-          put_be64(b, size_t(get_be64(b, 64)) + 40, 1ULL << 50);
-      },
-      "exceeds the image file size" },
+    {"NotQcow2", [](std::vector<uint8_t> &b) { b.assign(8192, 'x'); },
+     "Image is not in qcow2 format"},
+    {"Empty", [](std::vector<uint8_t> &b) { b.clear(); },
+     "not in qcow2 format"},
+    {"TruncatedHeader", [](std::vector<uint8_t> &b) { b.resize(50); },
+     "too short for a qcow2 header"},
+    {"TruncatedV3Header", [](std::vector<uint8_t> &b) { b.resize(80); },
+     "version 3 header"},
+    {"BadMagic", [](std::vector<uint8_t> &b) { b[3] = 0xfc; },
+     "Image is not in qcow2 format"},
+    {"BadVersion", [](std::vector<uint8_t> &b) { put_be32(b, 4, 5); },
+     "Unsupported qcow2 version 5"},
+    {"ClusterBits30", [](std::vector<uint8_t> &b) { put_be32(b, 20, 30); },
+     "Unsupported cluster size: 2^30"},
+    {"Encrypted", [](std::vector<uint8_t> &b) { put_be32(b, 32, 1); },
+     "encrypted"},
+    {"ExternalDataFile",
+     [](std::vector<uint8_t> &b) { put_be64(b, 72, 1 << 2); },
+     "external data file"},
+    {"ExtendedL2", [](std::vector<uint8_t> &b) { put_be64(b, 72, 1 << 4); },
+     "extended L2"},
+    {"UnknownIncompatibleFeature",
+     [](std::vector<uint8_t> &b) { put_be64(b, 72, 1ULL << 40); },
+     "Unsupported qcow2 feature(s): Unknown incompatible feature: "
+     "10000000000"},
+    {"RefcountOrder7", [](std::vector<uint8_t> &b) { put_be32(b, 96, 7); },
+     "may not exceed 64 bits"},
+    {"HeaderLengthOdd", [](std::vector<uint8_t> &b) { put_be32(b, 100, 105); },
+     "header length"},
+    {"L1OutsideFile",
+     [](std::vector<uint8_t> &b) { put_be64(b, 40, 1ULL << 40); },
+     "Invalid L1 table offset"},
+    {"L1Unaligned", [](std::vector<uint8_t> &b) { put_be64(b, 40, 4097); },
+     "not cluster aligned"},
+    {"L1TooSmall", [](std::vector<uint8_t> &b) { put_be32(b, 36, 0); },
+     "L1 table is too small"},
+    {"L1Huge", [](std::vector<uint8_t> &b) { put_be32(b, 36, 0xffffffff); },
+     "L1 table too large"},
+    {"RefcountTableAbsurd",
+     [](std::vector<uint8_t> &b) { put_be64(b, 48, 0x7ffffffffffff000ULL); },
+     "reference count table"},
+    {"RefcountTableHuge",
+     [](std::vector<uint8_t> &b) { put_be32(b, 56, 0x10000000); },
+     "reference count table too large"},
+    {"NoRefcountTable", [](std::vector<uint8_t> &b) { put_be32(b, 56, 0); },
+     "does not contain a reference count table"},
+    {"RefcountBlockTwice",
+     [](std::vector<uint8_t> &b) {
+         size_t rt = size_t(get_be64(b, 48));
+         put_be64(b, rt + 8, get_be64(b, rt));
+     },
+     "used twice in the refcount table", true},
+    {"TooManySnapshots",
+     [](std::vector<uint8_t> &b) { put_be32(b, 60, 100000); },
+     "Too many snapshots"},
+    {"SnapshotCountPastTable",
+     [](std::vector<uint8_t> &b) { put_be32(b, 60, 60000); },
+     "snapshot table corrupt"},
+    {"SnapshotTableOutsideFile",
+     [](std::vector<uint8_t> &b) { put_be64(b, 64, 1ULL << 50); },
+     "Invalid snapshot table offset"},
+    {"SnapshotTableUnaligned",
+     [](std::vector<uint8_t> &b) { put_be64(b, 64, get_be64(b, 64) + 8); },
+     "Invalid snapshot table offset"},
+    {"SnapshotL1OutsideFile",
+     [](std::vector<uint8_t> &b) {
+         put_be64(b, size_t(get_be64(b, 64)), 1ULL << 45);
+     },
+     "snapshot 'snap' L1 table"},
+    {"SnapshotExtraDataHuge",
+     [](std::vector<uint8_t> &b) {
+         put_be32(b, size_t(get_be64(b, 64)) + 36, 0x7fffffff);
+     },
+     "too much extra data"},
+    {"SnapshotVmStateHuge",
+     [](std::vector<uint8_t> &b) {
+         put_be64(b, size_t(get_be64(b, 64)) + 40, 1ULL << 50);
+     },
+     "exceeds the image file size"},
 };
 
 class Qcow2BadImage : public ::testing::TestWithParam<Bad> {};
@@ -139,7 +138,7 @@ TEST_P(Qcow2BadImage, OpenFailsClearlyAndLeavesFileUnchanged)
     auto bytes = read_file(path);
     GetParam().corrupt(bytes);
     write_file(path, bytes);
-    for (bool ro : { true, false }) {
+    for (bool ro : {true, false}) {
         if (ro && GetParam().write_only) {
             auto img = Qcow2Image::open(path, ro);
             EXPECT_TRUE(img.has_value());
@@ -150,9 +149,8 @@ TEST_P(Qcow2BadImage, OpenFailsClearlyAndLeavesFileUnchanged)
         EXPECT_NE(img.error().message().find(GetParam().error),
                   std::string::npos)
             << img.error().message();
-        EXPECT_EQ(img.error().message().rfind("Could not open '" + path + "'",
-                                              0),
-                  0u)
+        EXPECT_EQ(
+            img.error().message().rfind("Could not open '" + path + "'", 0), 0u)
             << img.error().message();
     }
     EXPECT_EQ(read_file(path), bytes);
@@ -251,7 +249,7 @@ TEST_F(Qcow2BadUse, ReadOnlyFileOpenedForWriteIsAnError)
 
 TEST_F(Qcow2BadUse, DirtyOrCorruptBitRefusesWritingButAllowsReading)
 {
-    for (uint64_t bit : { 1ULL, 2ULL }) {
+    for (uint64_t bit : {1ULL, 2ULL}) {
         auto b = m_bytes;
         put_be64(b, 72, bit);
         write_file(m_path, b);
@@ -339,7 +337,8 @@ TEST(Qcow2Fuzz, RandomCorruptionNeverCrashes)
             // Mostly the metadata near the start and the tables at the end.
             size_t at = (rng() % 2) ? rng() % std::min<size_t>(b.size(), 8192)
                                     : rng() % b.size();
-            b[at] = (rng() % 3 == 0) ? uint8_t(rng()) : uint8_t(b[at] ^ (1u << (rng() % 8)));
+            b[at] = (rng() % 3 == 0) ? uint8_t(rng())
+                                     : uint8_t(b[at] ^ (1u << (rng() % 8)));
         }
         write_file(work, b);
         if (auto img = Qcow2Image::open(work, true)) {

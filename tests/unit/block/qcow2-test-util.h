@@ -52,12 +52,12 @@ inline bool have_qemu_img()
     return run("qemu-img --version").status == 0;
 }
 
-#define REQUIRE_QEMU_IMG()                                                  \
-    do {                                                                    \
-        if (!::qcow2_test::have_qemu_img()) {                               \
-            GTEST_SKIP() << "qemu-img (Debian package qemu-utils) is not "  \
-                            "installed: it is the judge of these tests";    \
-        }                                                                   \
+#define REQUIRE_QEMU_IMG()                                                     \
+    do {                                                                       \
+        if (!::qcow2_test::have_qemu_img()) {                                  \
+            GTEST_SKIP() << "qemu-img (Debian package qemu-utils) is not "     \
+                            "installed: it is the judge of these tests";       \
+        }                                                                      \
     } while (0)
 
 class TempDir {
@@ -130,7 +130,8 @@ inline std::vector<uint8_t> pattern(size_t size, uint32_t seed)
     return v;
 }
 
-inline block::SnapshotInfo meta(const std::string &name, uint32_t date = 1700000000)
+inline block::SnapshotInfo meta(const std::string &name,
+                                uint32_t date = 1700000000)
 {
     block::SnapshotInfo m;
     m.name = name;

@@ -20,8 +20,8 @@ struct Format {
 
 std::string options(const Format &f)
 {
-    std::string o = fmt::format("compat={},cluster_size={}", f.compat,
-                                f.cluster_size);
+    std::string o =
+        fmt::format("compat={},cluster_size={}", f.compat, f.cluster_size);
     if (std::string(f.compat) != "0.10") {
         o += fmt::format(",refcount_bits={}", f.refcount_bits);
     }
@@ -95,13 +95,13 @@ TEST_P(Qcow2Formats, SnapshotsRoundTripAndQemuImgChecksClean)
 
 INSTANTIATE_TEST_SUITE_P(
     QemuImgFormats, Qcow2Formats,
-    ::testing::Values(Format{ "0.10", 512, 16 }, Format{ "0.10", 4096, 16 },
-                      Format{ "0.10", 65536, 16 }, Format{ "1.1", 512, 1 },
-                      Format{ "1.1", 512, 64 }, Format{ "1.1", 4096, 2 },
-                      Format{ "1.1", 4096, 8 }, Format{ "1.1", 65536, 16 },
-                      Format{ "1.1", 65536, 32 },
-                      Format{ "1.1", 2 * 1024 * 1024, 64 },
-                      Format{ "0.10", 2 * 1024 * 1024, 16 }),
+    ::testing::Values(Format{"0.10", 512, 16}, Format{"0.10", 4096, 16},
+                      Format{"0.10", 65536, 16}, Format{"1.1", 512, 1},
+                      Format{"1.1", 512, 64}, Format{"1.1", 4096, 2},
+                      Format{"1.1", 4096, 8}, Format{"1.1", 65536, 16},
+                      Format{"1.1", 65536, 32},
+                      Format{"1.1", 2 * 1024 * 1024, 64},
+                      Format{"0.10", 2 * 1024 * 1024, 16}),
     [](const auto &info) {
         return fmt::format("v{}_c{}_r{}",
                            std::string(info.param.compat) == "0.10" ? 2 : 3,
@@ -177,7 +177,8 @@ TEST(Qcow2Interop, SnapshotsOfQemuImgAndSeoibShareGuestData)
     ck = check(path);
     ASSERT_EQ(ck.status, 0) << ck.out;
     rd = run("qemu-io -f qcow2 -c 'read -P 0xcd 0 512k' -c 'read -P 0xab 512k "
-             "512k' " + q);
+             "512k' " +
+             q);
     EXPECT_EQ(rd.out.find("Pattern verification failed"), std::string::npos)
         << rd.out;
     // qemu-img deletes seoib's snapshot and the image stays clean.
@@ -193,7 +194,8 @@ TEST(Qcow2Interop, QemuImgDeletesSeoibSnapshotWithVmState)
 {
     REQUIRE_QEMU_IMG();
     TempDir dir;
-    std::string path = create_image(dir, "d.qcow2", "compat=0.10,cluster_size=4096");
+    std::string path =
+        create_image(dir, "d.qcow2", "compat=0.10,cluster_size=4096");
     {
         auto img = MUST(Qcow2Image::open(path, false));
         MUST(img->create_snapshot(meta("s1"), pattern(1 << 20, 6)));
@@ -223,11 +225,11 @@ TEST_P(Qcow2LargeState, RoundTripsByteExact)
     REQUIRE_QEMU_IMG();
     TempDir dir;
     const Large &p = GetParam();
-    std::string path = create_image(
-        dir, "l.qcow2",
-        fmt::format("cluster_size={},refcount_bits={}", p.cluster_size,
-                    p.refcount_bits),
-        "16M");
+    std::string path =
+        create_image(dir, "l.qcow2",
+                     fmt::format("cluster_size={},refcount_bits={}",
+                                 p.cluster_size, p.refcount_bits),
+                     "16M");
     auto vm = pattern(p.vm_size, 8);
     {
         auto img = MUST(Qcow2Image::open(path, false));
@@ -239,8 +241,8 @@ TEST_P(Qcow2LargeState, RoundTripsByteExact)
     if (p.cluster_size == 512) {
         // The state outgrew what the first refcount table covers.
         auto h = read_file(path);
-        uint32_t rt_clusters = uint32_t(h[56]) << 24 | h[57] << 16 |
-                               h[58] << 8 | h[59];
+        uint32_t rt_clusters =
+            uint32_t(h[56]) << 24 | h[57] << 16 | h[58] << 8 | h[59];
         EXPECT_GT(rt_clusters, 1u);
     }
     {
@@ -255,9 +257,9 @@ TEST_P(Qcow2LargeState, RoundTripsByteExact)
 
 INSTANTIATE_TEST_SUITE_P(
     Sizes, Qcow2LargeState,
-    ::testing::Values(Large{ 65536, 16, 8 << 20 }, Large{ 65536, 16, 64 << 20 },
-                      Large{ 512, 64, 8 << 20 }, Large{ 512, 16, 12 << 20 },
-                      Large{ 2 << 20, 16, 64 << 20 }),
+    ::testing::Values(Large{65536, 16, 8 << 20}, Large{65536, 16, 64 << 20},
+                      Large{512, 64, 8 << 20}, Large{512, 16, 12 << 20},
+                      Large{2 << 20, 16, 64 << 20}),
     [](const auto &info) {
         return fmt::format("c{}_r{}_{}MiB", info.param.cluster_size,
                            info.param.refcount_bits, info.param.vm_size >> 20);
@@ -390,8 +392,9 @@ TEST(Qcow2Locks, SeoibCannotOpenWhatQemuHolds)
                       path + "]?");
         auto r = Qcow2Image::open(path, true);
         ASSERT_FALSE(r.has_value());
-        EXPECT_NE(r.error().message().find("Failed to get shared \"write\" lock"),
-                  std::string::npos);
+        EXPECT_NE(
+            r.error().message().find("Failed to get shared \"write\" lock"),
+            std::string::npos);
     }
     {
         QemuIoHolder holder(path, true);
