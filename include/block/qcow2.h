@@ -64,7 +64,9 @@ public:
     /// id when meta.id is empty.  The VM state ends up referenced by the
     /// snapshot's L1 only, as after QEMU drops it from the active L1.  A
     /// duplicate name or id is an error (QEMU's savevm replaces an existing
-    /// tag: the caller deletes first).
+    /// tag: the caller deletes first).  meta.vm_state_size is ignored (it is
+    /// vmstate.size()); the date, vm clock and icount are stored as given.
+    /// Returns the entry as stored, with its id.
     [[nodiscard]] qapi::Result<SnapshotInfo>
     create_snapshot(SnapshotInfo meta, std::span<const uint8_t> vmstate);
     /// loadvm step 1: revert the active L1 to the snapshot's (QEMU's
