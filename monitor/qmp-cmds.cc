@@ -195,6 +195,12 @@ qapi::Result<void> MonitorCommands::qmp_getfd(const qapi::GetfdArgs &args)
     return m_session.fds().getfd(args.fdname);
 }
 
+qapi::Result<std::string>
+MonitorCommands::qmp_human_monitor_command(const qapi::HumanMonitorCommandArgs &args)
+{
+    return m_vm.human_monitor_command(args.command_line);
+}
+
 qapi::Result<void> MonitorCommands::qmp_closefd(const qapi::ClosefdArgs &args)
 {
     return m_session.fds().closefd(args.fdname);

@@ -54,8 +54,9 @@ int64_t elapsed_ms(std::chrono::steady_clock::time_point since)
 /// The run state and the VM as the monitor sees them.
 class RunPhase final : public monitor::VmControl {
 public:
-    RunPhase(Vm &vm, std::FILE *report_out)
+    RunPhase(Vm &vm, BlockImages &images, std::FILE *report_out)
         : m_vm(vm)
+        , m_images(images)
         , m_report_out(report_out)
         , m_loop(g_main_loop_new(nullptr, FALSE))
     {
@@ -216,6 +217,64 @@ public:
         return {};
     }
 
+    /// -loadvm TAG: the VM starts from the snapshot, its policy decided by
+    /// it (as an incoming migration).
+    qapi::Result<void> load_at_startup(std::string_view tag)
+    {
+        VmLoadResult loaded = TRY(m_images.load_at_startup(m_vm, tag));
+        m_came_in = loaded.guest_running;
+        return {};
+    }
+
+    qapi::Result<std::string> human_monitor_command(std::string_view line) override
+    {
+        // HMP's own words: the command, then one optional argument.
+        std::vector<std::string_view> words;
+        for (size_t i = 0; i < line.size();) {
+            size_t start = line.find_first_not_of(' ', i);
+            if (start == std::string_view::npos) {
+                break;
+            }
+            size_t end = std::min(line.find(' ', start), line.size());
+            words.push_back(line.substr(start, end - start));
+            i = end;
+        }
+        if (words.empty()) {
+            return std::string();
+        }
+        const std::string_view cmd = words[0];
+        auto usage = [&](std::string_view problem) {
+            return fmt::format("{}: {}\r\nTry \"help {}\" for more information\r\n", cmd,
+                               problem, cmd);
+        };
+        auto hmp_result = [](qapi::Result<void> r) -> std::string {
+            return r ? std::string() : fmt::format("Error: {}\r\n", r.error().message());
+        };
+        if (cmd == "info" && words.size() == 2 && words[1] == "snapshots") {
+            return m_images.info();
+        }
+        if (cmd == "savevm" || cmd == "loadvm" || cmd == "delvm") {
+            if (words.size() > 2) {
+                return usage("extraneous characters at the end of line");
+            }
+            if (cmd != "savevm" && words.size() < 2) {
+                return usage("string expected");
+            }
+            const std::string tag(words.size() == 2 ? words[1] : "");
+            if (cmd == "savevm") {
+                return hmp_result(savevm(tag));
+            }
+            if (cmd == "loadvm") {
+                return hmp_result(loadvm(tag));
+            }
+            return hmp_result(m_images.remove(tag));
+        }
+        // QEMU names the command, or "info X" for an unknown info.
+        const std::string_view unknown =
+            cmd == "info" && words.size() > 1 ? line.substr(line.find("info")) : cmd;
+        return fmt::format("unknown command: '{}'\r\n", unknown);
+    }
+
     qapi::Result<void> migrate_cancel() override
     {
         // Once the whole stream is out the destination may already run the
@@ -298,6 +357,71 @@ public:
     }
 
 private:
+    /// Refuses what cannot take a snapshot now: an incoming VM (no state
+    /// yet) or one that is migrating.
+    qapi::Result<void> check_snapshot_allowed() const
+    {
+        if (m_state == qapi::RunState::Inmigrate) {
+            return qapi::Error("Guest is waiting for an incoming migration");
+        }
+        if (m_live) {
+            return qapi::Error("There's a migration process in progress");
+        }
+        return {};
+    }
+
+    /// QEMU's hmp_savevm(): the VM stops for the save and runs again
+    /// after it if it was running.
+    qapi::Result<void> savevm(const std::string &tag)
+    {
+        TRY(check_snapshot_allowed());
+        TRY(m_images.vmstate_image());
+        const bool was_running = m_state == qapi::RunState::Running;
+        if (was_running) {
+            set_state(qapi::RunState::SaveVm);
+            m_monitor->emit_event(qapi::qapi_event_stop());
+        }
+        qapi::Result<void> saved = m_images.save(m_vm, tag);
+        if (was_running) {
+            set_state(qapi::RunState::Running);
+            m_monitor->emit_event(qapi::qapi_event_resume());
+            schedule_guest();
+        }
+        return saved;
+    }
+
+    /// QEMU's hmp_loadvm(): the VM stops, takes the snapshot's state and
+    /// disks, and runs again if it was running.  On failure it is as it
+    /// was (BlockImages::load puts it back).
+    qapi::Result<void> loadvm(const std::string &tag)
+    {
+        TRY(check_snapshot_allowed());
+        const bool was_running = m_state == qapi::RunState::Running;
+        const qapi::RunState before = m_state;
+        if (was_running) {
+            set_state(qapi::RunState::RestoreVm);
+            m_monitor->emit_event(qapi::qapi_event_stop());
+        }
+        qapi::Result<VmLoadResult> loaded = m_images.load(m_vm, tag);
+        if (loaded && loaded.value().guest_running) {
+            // The guest carries on from the snapshot, even one that had
+            // finished its run here.
+            m_came_in = true;
+            if (auto r = m_vm.prepare_guest(); !r) {
+                loaded = r.release_error();
+            }
+        }
+        set_state(before);
+        if (was_running) {
+            m_monitor->emit_event(qapi::qapi_event_resume());
+            schedule_guest();
+        }
+        if (!loaded) {
+            return loaded.release_error();
+        }
+        return {};
+    }
+
     /// A pre-copy in progress: RAM is sent from the main loop, between the
     /// guest's events, until what is left fits the downtime limit.
     struct LiveMigration {
@@ -644,6 +768,7 @@ private:
     }
 
     Vm &m_vm;
+    BlockImages &m_images;
     std::FILE *m_report_out;
     GMainLoop *m_loop;
     monitor::Monitor *m_monitor { nullptr };
@@ -693,7 +818,7 @@ qapi::Result<monitor::QmpEndpoint> endpoint_of(const QemuOpts &opts)
     return monitor::parse_qmp_endpoint(chardev, options);
 }
 
-int run_with_monitor(Vm &vm, const CommandLine &cl)
+int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl)
 {
     std::vector<monitor::QmpEndpoint> endpoints;
     bool stdio = false;
@@ -709,7 +834,7 @@ int run_with_monitor(Vm &vm, const CommandLine &cl)
     }
 
     // Standard output carries QMP under -qmp stdio; the report goes beside.
-    RunPhase phase(vm, stdio ? stderr : stdout);
+    RunPhase phase(vm, images, stdio ? stderr : stdout);
     monitor::Monitor mon(phase);
     phase.set_monitor(mon);
     for (size_t i = 0; i < endpoints.size(); i++) {
@@ -739,8 +864,17 @@ int run_with_monitor(Vm &vm, const CommandLine &cl)
                        r.error().message());
             return 1;
         }
-    } else if (!cl.start_stopped) {
-        MUST(phase.cont());
+    } else {
+        if (cl.loadvm) {
+            if (auto r = phase.load_at_startup(cl.loadvm->first); !r) {
+                fmt::print(stderr, "{}: {}: {}\n", PROGRAM_NAME, cl.loadvm->second.text(),
+                           r.error().message());
+                return 1;
+            }
+        }
+        if (!cl.start_stopped) {
+            MUST(phase.cont());
+        }
     }
 
     const qapi::ShutdownCause cause = phase.run();
@@ -775,11 +909,21 @@ int run_vm(Vm &vm, const CommandLine &cl)
                    PROGRAM_NAME);
         return 1;
     }
-    if (!cl.qmp.empty() || cl.incoming) {
+    std::vector<BlockImageOption> drives;
+    for (const auto &[drive, where] : cl.drives) {
+        drives.push_back(drive);
+    }
+    auto images = BlockImages::open(drives);
+    if (!images) {
+        // The failing image names itself ("Could not open 'PATH': ...").
+        fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, images.error().message());
+        return 1;
+    }
+    if (!cl.qmp.empty() || cl.incoming || cl.loadvm) {
         // A client that disconnects while a reply is on its way must not
         // end the program (QEMU ignores SIGPIPE too).
         std::signal(SIGPIPE, SIG_IGN);
-        return run_with_monitor(vm, cl);
+        return run_with_monitor(vm, images.value(), cl);
     }
     if (cl.start_stopped) {
         // With no monitor nobody could continue the VM.

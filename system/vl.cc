@@ -46,6 +46,7 @@ constexpr OptionDef option_defs[] = {
     { "kernel", true },  { "append", true },   { "initrd", true },
     { "m", true },       { "serial", true },   { "cpu", true },
     { "no-reboot", false }, { "chardev", true },
+    { "drive", true },   { "blockdev", true },
 };
 
 const OptionDef *find_option(std::string_view name)
@@ -105,6 +106,84 @@ qapi::Result<GlobalOption> parse_global(std::string_view arg)
 }
 
 namespace {
+
+/// -drive: an image for snapshots only.  QEMU 7.2's texts.
+qapi::Result<BlockImageOption> parse_drive(const QemuOpts &opts, size_t index)
+{
+    const std::string format = opts.get("format").value_or("qcow2");
+    if (format != "qcow2") {
+        return qapi::Error::format("Unknown driver '{}'", format);
+    }
+    static constexpr std::string_view keys[] = { "if", "file", "format", "id", "node-name" };
+    for (const QemuOpt &o : opts.opts) {
+        if (std::find(std::begin(keys), std::end(keys), o.name) == std::end(keys)) {
+            return qapi::Error::format("Block format 'qcow2' does not support the option '{}'",
+                                       o.name);
+        }
+    }
+    const std::string interface = opts.get("if").value_or("ide");
+    if (interface != "none") {
+        return qapi::Error::format(
+            "if={}: seoib-vm has no guest disk device; an image for snapshots "
+            "takes if=none", interface);
+    }
+    auto file = opts.get("file");
+    if (!file || file->empty()) {
+        return qapi::Error("A block device must be specified for \"file\"");
+    }
+    // QEMU names an if=none drive without id= "none<N>".
+    return BlockImageOption { opts.get("id").value_or(fmt::format("none{}", index)), *file };
+}
+
+/// -blockdev driver=qcow2,node-name=N,file.driver=file,file.filename=PATH,
+/// or file=NODE naming an earlier -blockdev driver=file,node-name=NODE,
+/// filename=PATH (libvirt's form).  A driver=file node returns nullopt:
+/// it is kept in `file_nodes`.
+qapi::Result<std::optional<BlockImageOption>>
+parse_blockdev(const QemuOpts &opts, std::vector<std::pair<std::string, std::string>> &file_nodes)
+{
+    const std::string driver = opts.get("driver").value_or("");
+    if (driver.empty()) {
+        return qapi::Error("Parameter 'driver' is missing");
+    }
+    if (driver != "qcow2" && driver != "file") {
+        return qapi::Error::format("Parameter 'driver' does not accept value '{}'", driver);
+    }
+    const std::string node_name = opts.get("node-name").value_or("");
+    if (node_name.empty()) {
+        return qapi::Error("'node-name' must be specified for the root node");
+    }
+    if (driver == "file") {
+        static constexpr std::string_view keys[] = { "driver", "node-name", "filename" };
+        TRY(qemu_opts_validate(opts, keys));
+        auto filename = opts.get("filename");
+        if (!filename) {
+            return qapi::Error("Parameter 'filename' is missing");
+        }
+        file_nodes.emplace_back(node_name, *filename);
+        return std::optional<BlockImageOption>();
+    }
+    static constexpr std::string_view keys[] = { "driver", "node-name", "file",
+                                                 "file.driver", "file.filename" };
+    TRY(qemu_opts_validate(opts, keys));
+    if (auto node = opts.get("file")) {
+        for (const auto &[name, filename] : file_nodes) {
+            if (name == *node) {
+                return std::optional(BlockImageOption { node_name, filename });
+            }
+        }
+        return qapi::Error::format("Cannot find device='' nor node-name='{}'", *node);
+    }
+    if (opts.get("file.driver").value_or("file") != "file") {
+        return qapi::Error::format("Parameter 'file.driver' does not accept value '{}'",
+                                   *opts.get("file.driver"));
+    }
+    auto filename = opts.get("file.filename");
+    if (!filename) {
+        return qapi::Error("Parameter 'file' is missing");
+    }
+    return std::optional(BlockImageOption { node_name, *filename });
+}
 
 /// The -chardev backends seoib-vm has, QEMU 7.2's checks and texts.
 qapi::Result<void>
@@ -344,6 +423,15 @@ parse_command_line(std::span<const std::string_view> args)
             cl.incoming.emplace(std::string(arg), where);
         } else if (name == "loadvm") {
             cl.loadvm.emplace(std::string(arg), where);
+        } else if (name == "drive") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "")));
+            cl.drives.emplace_back(TRY(at(where, parse_drive(opts, cl.drives.size()))), where);
+        } else if (name == "blockdev") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "")));
+            auto image = TRY(at(where, parse_blockdev(opts, cl.file_nodes)));
+            if (image) {
+                cl.drives.emplace_back(std::move(*image), where);
+            }
         }
     }
     return cl;
@@ -386,6 +474,10 @@ void print_usage()
         "-qmp dev        QMP monitor, e.g. unix:PATH,server=on,wait=off\n"
         "-incoming uri   wait for an incoming migration\n"
         "-loadvm name    start from a snapshot\n"
+        "-drive if=none,file=FILE,format=qcow2,id=NAME\n"
+        "                an image for savevm/loadvm (no guest disk device)\n"
+        "-blockdev driver=qcow2,node-name=NAME,file.driver=file,file.filename=FILE\n"
+        "                the same, as a block node\n"
         "-kernel bzImage use 'bzImage' (a multiboot v1 kernel) as kernel image\n"
         "-append cmdline use 'cmdline' as kernel command line\n"
         "-initrd file    use 'file' as initial ram disk (multiboot modules:\n"
@@ -816,7 +908,7 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
             }
         }
     }
-    if (cl.incoming) {
+    if (cl.incoming || cl.loadvm) {
         // The SEOIB flags wait for the stream (design §4.5).
         if (auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(accel.get())) {
             kvm->set_incoming();
@@ -949,8 +1041,8 @@ int vm_main(std::span<const std::string_view> args)
                        PROGRAM_NAME, where.text(), pattern);
         }
     }
-    if (cl.loadvm) {
-        report_error(at(cl.loadvm->second, qapi::Error("not supported by this build yet")));
+    if (cl.loadvm && cl.incoming) {
+        report_error(qapi::Error("-loadvm and -incoming are mutually exclusive"));
         return 1;
     }
     if (cl.incoming && cl.incoming->first != "defer") {

@@ -282,7 +282,7 @@ VmSaveStats OutgoingMigration::stats() const
                          .bytes = m_f.transferred() - m_start_bytes };
 }
 
-qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f)
+qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f, LoadInto into)
 {
     std::unique_ptr<VmSections> sections = TRY(VmSections::create(vm, true));
     migration::LoadOptions options;
@@ -294,7 +294,11 @@ qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f)
     if (sections->seoib().loaded) {
         source = policy_from_stream(sections->seoib().policy);
     }
-    TRY(sections->kvm().apply_incoming_policy(source));
+    if (into == LoadInto::Incoming) {
+        TRY(sections->kvm().apply_incoming_policy(source));
+    } else {
+        TRY(sections->kvm().check_loaded_policy(source));
+    }
     // QEMU's cpu_synchronize_all_post_init().
     for (const auto &cpu : sections->machine().cpus()) {
         if (!cpu->take_loaded_env()) {

@@ -271,6 +271,24 @@ qapi::Result<void> KVMAccel::apply_incoming_policy(std::optional<qapi::SeoibPoli
     return {};
 }
 
+qapi::Result<void>
+KVMAccel::check_loaded_policy(std::optional<qapi::SeoibPolicy> source) const
+{
+    if (m_policy_pending) {
+        return qapi::Error("the SEOIB policy of this VM is not decided yet");
+    }
+    SeoibPolicyDecision decision = TRY(seoib_policy_decide_incoming(m_policy_input, source));
+    const qapi::SeoibPolicy running = m_seoib ? m_seoib->effective : qapi::SeoibPolicy::Quirked;
+    if (decision.effective != running) {
+        return qapi::Error::format(
+            "the snapshot's guest ran with seoib-policy={} and this VM runs with "
+            "seoib-policy={}; loading it needs a new KVM VM, which this build does not "
+            "build yet: start seoib-vm with -loadvm instead",
+            qapi::enum_name(decision.effective), qapi::enum_name(running));
+    }
+    return {};
+}
+
 KVMCPUState *KVMAccel::find_vcpu(const hw::CPUState &cpu)
 {
     for (const auto &state : m_vcpus) {

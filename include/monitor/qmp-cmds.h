@@ -104,6 +104,8 @@ public:
     qapi::Result<void> qmp_migrate_incoming(const qapi::MigrateIncomingArgs &args) override;
     qapi::Result<void> qmp_migrate_cancel() override;
     qapi::Result<void> qmp_getfd(const qapi::GetfdArgs &args) override;
+    qapi::Result<std::string>
+    qmp_human_monitor_command(const qapi::HumanMonitorCommandArgs &args) override;
     qapi::Result<void> qmp_closefd(const qapi::ClosefdArgs &args) override;
 
 private:

@@ -50,6 +50,10 @@ public:
     virtual qapi::Result<void>
     migrate_set_parameters(const qapi::MigrateSetParametersArgs &args) = 0;
     virtual qapi::Result<qapi::MigrationParameters> query_migrate_parameters() const = 0;
+    /// QMP human-monitor-command: the HMP command's output.  An HMP error
+    /// is output too ("Error: ..."), as in QEMU; the Result fails only for
+    /// what QMP itself refuses.
+    virtual qapi::Result<std::string> human_monitor_command(std::string_view command_line) = 0;
 };
 
 } // namespace monitor

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include "system/snapshot.h"
 #include "qapi/result.h"
 #include "qom/type-registry.h"
 #include "system/qemu-opts.h"
@@ -63,6 +64,12 @@ struct CommandLine {
     std::vector<std::pair<QemuOpts, OptionText>> qmp;
     std::optional<std::pair<std::string, OptionText>> incoming;
     std::optional<std::pair<std::string, OptionText>> loadvm;
+    /// -drive if=none,format=qcow2 and -blockdev driver=qcow2: the images
+    /// snapshots go to (no guest disk device uses them).
+    std::vector<std::pair<BlockImageOption, OptionText>> drives;
+    /// -blockdev driver=file nodes, by node-name, for a qcow2 node's
+    /// file=NODE.
+    std::vector<std::pair<std::string, std::string>> file_nodes;
     /// -kernel, -append, -initrd (with where they were typed).
     std::optional<std::pair<std::string, OptionText>> kernel;
     std::optional<std::pair<std::string, OptionText>> append;

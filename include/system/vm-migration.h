@@ -81,6 +81,12 @@ struct VmLoadResult {
     /// on the source and carries on; without it, it boots here.
     bool guest_running { false };
 };
-qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f);
+/// Where a stream is loaded: a VM started with -incoming or -loadvm,
+/// whose policy waits for it, or one already running (loadvm), whose
+/// policy the stream must match.
+enum class LoadInto { Incoming, RunningVm };
+
+qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f,
+                                         LoadInto into = LoadInto::Incoming);
 
 } // namespace sysemu

@@ -83,6 +83,10 @@ public:
     {
         return qapi::MigrationParameters {};
     }
+    qapi::Result<std::string> human_monitor_command(std::string_view) override
+    {
+        return std::string();
+    }
 
     qapi::RunState state { qapi::RunState::Prelaunch };
     std::vector<std::string> calls;

@@ -142,6 +142,12 @@ public:
     /// flags.  Must come before any vCPU state is put, since KVM_SET_LAPIC
     /// recomputes the LVR from the flags.  On error nothing was set.
     qapi::Result<void> apply_incoming_policy(std::optional<qapi::SeoibPolicy> source);
+    /// A snapshot loaded into this running VM (loadvm): its policy
+    /// (`source`, nullopt for quirked) must be one this VM's KVM VM already
+    /// runs, since the flags cannot be unset.  Errors: the decision's
+    /// (explicit policy naming both, a kernel or IOAPIC that cannot honour
+    /// it), or a policy that would need a fresh KVM VM.
+    qapi::Result<void> check_loaded_policy(std::optional<qapi::SeoibPolicy> source) const;
 
     /// QEMU's cpu_synchronize_state() for a save: the vCPU's whole KVM
     /// state.

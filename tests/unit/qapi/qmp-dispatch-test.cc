@@ -127,6 +127,10 @@ public:
     Result<void> qmp_migrate_cancel() override { return finish("migrate_cancel"); }
     Result<void> qmp_getfd(const qapi::GetfdArgs &) override { return finish("getfd"); }
     Result<void> qmp_closefd(const qapi::ClosefdArgs &) override { return finish("closefd"); }
+    Result<std::string> qmp_human_monitor_command(const qapi::HumanMonitorCommandArgs &) override
+    {
+        return answer<std::string>("human-monitor-command");
+    }
 
 private:
     template <typename T>
