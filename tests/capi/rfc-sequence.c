@@ -155,6 +155,78 @@ static seoib_irqchip irqchip_of(const char *name)
 }
 
 /*
+ * The VMState subsection's side of the same VM: the section is sent only
+ * when the policy is not quirked; what is encoded decodes to the same
+ * policy; a destination like this one (auto) adopts it, and one started
+ * with the same explicit policy too; a snapshot of it loads into this VM
+ * without a new KVM VM, and a quirked snapshot into a VM that set a SEOIB
+ * flag needs one.  Every expectation comes from the start-up decision.
+ */
+static void check_migration(seoib_context *ctx, const seoib_policy_input *in,
+                            const seoib_decision *d, const char *args)
+{
+    seoib_policy eff = seoib_decision_effective(d), back = SEOIB_POLICY_AUTO;
+    seoib_policy_input dst = *in;
+    seoib_decision *inc = NULL;
+    seoib_error *err;
+    uint8_t buf[8];
+    size_t n = 0;
+    bool sent = seoib_section_needed(eff);
+
+    CHECK(sent == (eff != SEOIB_POLICY_QUIRKED), "%s: section needed", args);
+    if ((err = seoib_section_encode(eff, buf, sizeof buf, &n))) {
+        fail_error("seoib_section_encode", err);
+    }
+    if ((err = seoib_section_decode(buf, n, SEOIB_SECTION_VERSION, &back))) {
+        fail_error("seoib_section_decode", err);
+    }
+    CHECK(back == eff, "%s: section round trip %s -> %s", args,
+          seoib_policy_name(eff), seoib_policy_name(back));
+
+    dst.requested = SEOIB_POLICY_AUTO;
+    dst.explicit_request = false;
+    err = seoib_decide_incoming(ctx, &dst, sent, back, &inc);
+    CHECK(err == NULL, "%s: incoming (auto) refused: %s", args,
+          seoib_error_message(err));
+    if (!err) {
+        CHECK(seoib_decision_effective(inc) == eff &&
+                  seoib_decision_flags(inc) == seoib_decision_flags(d) &&
+                  seoib_decision_action(inc) == SEOIB_INCOMING_ADOPT,
+              "%s: incoming (auto) does not adopt %s", args,
+              seoib_policy_name(eff));
+        seoib_decision_free(inc);
+    }
+    seoib_error_free(err);
+    dst.requested = eff;
+    dst.explicit_request = true;
+    err = seoib_decide_incoming(ctx, &dst, sent, back, &inc);
+    CHECK(err == NULL, "%s: incoming (%s) refused: %s", args,
+          seoib_policy_name(eff), seoib_error_message(err));
+    seoib_decision_free(inc);
+    seoib_error_free(err);
+
+    err = seoib_decide_snapshot_load(ctx, in, sent, back,
+                                     seoib_decision_flags(d), &inc);
+    CHECK(err == NULL && seoib_decision_action(inc) == SEOIB_INCOMING_ADOPT,
+          "%s: own snapshot: %s", args,
+          err ? seoib_error_message(err) : "rebuild");
+    seoib_decision_free(inc);
+    seoib_error_free(err);
+    if (seoib_decision_flags(d) &
+        (SEOIB_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST |
+         SEOIB_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST)) {
+        err = seoib_decide_snapshot_load(ctx, in, false, SEOIB_POLICY_QUIRKED,
+                                         seoib_decision_flags(d), &inc);
+        CHECK(err == NULL && seoib_decision_action(inc) == SEOIB_INCOMING_REBUILD &&
+                  seoib_decision_effective(inc) == SEOIB_POLICY_QUIRKED,
+              "%s: quirked snapshot on a VM with %s set: %s", args,
+              seoib_policy_name(eff), err ? seoib_error_message(err) : "adopted");
+        seoib_decision_free(inc);
+        seoib_error_free(err);
+    }
+}
+
+/*
  * One configuration: the library's answer, then seoib-vm's, compared.
  * `policy` NULL: seoib-policy not given.
  */
@@ -269,6 +341,7 @@ static void check_case(const char *machine, const struct globals_case *g,
     CHECK(seoib_decision_warning_count(d) > 0 ||
               strstr(r.err, "warning: KVM lacks") == NULL,
           "%s: seoib-vm warns about the kernel, the library does not", args);
+    check_migration(ctx, &in, d, args);
     seoib_decision_free(d);
     seoib_context_free(ctx);
 }
