@@ -46,6 +46,16 @@ extern "C" {
 #define SEOIB_EXPORT
 #endif
 
+/* Enums are int-sized in C; C++ sees the same type with int as its fixed
+ * underlying type, so that any int a C caller passes is a valid value in
+ * the library (which refuses the ones outside the enum) rather than
+ * undefined behaviour. */
+#ifdef __cplusplus
+#define SEOIB_ENUM(name) enum name : int
+#else
+#define SEOIB_ENUM(name) enum name
+#endif
+
 /* The API version this header describes: major * 10000 + minor * 100 +
  * patch.  Additions raise the minor; an incompatible change raises the
  * major and the library's soname together. */
@@ -64,7 +74,7 @@ extern "C" {
 #define SEOIB_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST 0x8u
 
 /* -accel kvm,seoib-policy=... */
-typedef enum seoib_policy {
+typedef SEOIB_ENUM(seoib_policy) {
     SEOIB_POLICY_AUTO = 0,
     SEOIB_POLICY_QUIRKED = 1,
     SEOIB_POLICY_RESPECTED = 2,
@@ -72,14 +82,14 @@ typedef enum seoib_policy {
 } seoib_policy;
 
 /* kernel-irqchip=on|off|split (QEMU's OnOffSplit). */
-typedef enum seoib_irqchip {
+typedef SEOIB_ENUM(seoib_irqchip) {
     SEOIB_IRQCHIP_OFF = 0,
     SEOIB_IRQCHIP_ON = 1,
     SEOIB_IRQCHIP_SPLIT = 2
 } seoib_irqchip;
 
 /* QMP error classes (QEMU's qapi/error.json). */
-typedef enum seoib_error_class {
+typedef SEOIB_ENUM(seoib_error_class) {
     SEOIB_ERROR_CLASS_GENERIC_ERROR = 0,
     SEOIB_ERROR_CLASS_COMMAND_NOT_FOUND = 1,
     SEOIB_ERROR_CLASS_DEVICE_NOT_ACTIVE = 2,
@@ -88,7 +98,7 @@ typedef enum seoib_error_class {
 } seoib_error_class;
 
 /* Where a global-property entry, or a resolved value, came from. */
-typedef enum seoib_source {
+typedef SEOIB_ENUM(seoib_source) {
     SEOIB_SOURCE_DEFAULT = 0,        /* the class default */
     SEOIB_SOURCE_ACCEL_COMPAT = 1,   /* accelerator compat */
     SEOIB_SOURCE_MACHINE_COMPAT = 2, /* a machine compat table */
@@ -97,7 +107,7 @@ typedef enum seoib_source {
 } seoib_source;
 
 /* What to do with an incoming stream or a snapshot being loaded. */
-typedef enum seoib_incoming_action {
+typedef SEOIB_ENUM(seoib_incoming_action) {
     /* Set the decision's flags on the running VM fd, then put the vCPUs. */
     SEOIB_INCOMING_ADOPT = 0,
     /* The VM fd cannot take the flags (KVM's are one-way): build a fresh
