@@ -5,7 +5,8 @@ set -eu
 
 packages="meson ninja-build g++ pkg-config python3 binutils
 libglib2.0-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-qemu-system-x86 qemu-utils"
+qemu-system-x86 qemu-utils
+gcc abigail-tools"
 
 missing=""
 for p in $packages; do

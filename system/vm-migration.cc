@@ -22,25 +22,11 @@
 
 namespace sysemu {
 
-namespace {
-
-using accel::kvm::KVMAccel;
-
-constexpr std::string_view SEOIB_STATE_IDSTR = "x86-seoib-state";
-constexpr std::string_view RAM_BLOCK_NAME = "pc.ram";
-
-/// "x86-seoib-state" v1: the effective policy, one byte.  The numbers are
-/// the stream's, fixed here, not the QAPI enum's order.
-struct SeoibState {
-    uint8_t policy { 0 };
-    bool loaded { false };
-};
-
 constexpr uint8_t STREAM_QUIRKED = 0;
 constexpr uint8_t STREAM_RESPECTED = 1;
 constexpr uint8_t STREAM_NOT_ADVERTISED = 2;
 
-uint8_t policy_to_stream(qapi::SeoibPolicy policy)
+uint8_t seoib_policy_to_stream(qapi::SeoibPolicy policy)
 {
     switch (policy) {
     case qapi::SeoibPolicy::Respected:
@@ -54,7 +40,7 @@ uint8_t policy_to_stream(qapi::SeoibPolicy policy)
     return STREAM_QUIRKED;
 }
 
-std::optional<qapi::SeoibPolicy> policy_from_stream(uint8_t value)
+std::optional<qapi::SeoibPolicy> seoib_policy_from_stream(uint8_t value)
 {
     switch (value) {
     case STREAM_QUIRKED:
@@ -71,11 +57,11 @@ std::optional<qapi::SeoibPolicy> policy_from_stream(uint8_t value)
 migration::VMStateDescription<SeoibState> vmstate_seoib_state()
 {
     return migration::vmstate<SeoibState>(std::string(SEOIB_STATE_IDSTR))
-        .version(1)
-        .minimum_version(1)
+        .version(SEOIB_STATE_VERSION)
+        .minimum_version(SEOIB_STATE_VERSION)
         .field("policy", &SeoibState::policy)
         .post_load([](SeoibState &s, int) -> qapi::Result<void> {
-            if (!policy_from_stream(s.policy)) {
+            if (!seoib_policy_from_stream(s.policy)) {
                 return qapi::Error::format("{}: {} is not a SEOIB policy",
                                            SEOIB_STATE_IDSTR, s.policy);
             }
@@ -84,6 +70,12 @@ migration::VMStateDescription<SeoibState> vmstate_seoib_state()
         })
         .build();
 }
+
+namespace {
+
+using accel::kvm::KVMAccel;
+
+constexpr std::string_view RAM_BLOCK_NAME = "pc.ram";
 
 void collect_devices(qom::Object &obj, std::vector<qdev::DeviceState *> &out)
 {
@@ -143,7 +135,7 @@ public:
                              kvm->seoib()->effective == qapi::SeoibPolicy::Quirked;
         if (incoming || !quirked) {
             if (!incoming) {
-                s->m_seoib.policy = policy_to_stream(kvm->seoib()->effective);
+                s->m_seoib.policy = seoib_policy_to_stream(kvm->seoib()->effective);
             }
             TRY(s->m_savevm.register_vmstate(std::string(SEOIB_STATE_IDSTR), 0,
                                              vmstate_seoib_state(), s->m_seoib,
@@ -292,7 +284,7 @@ qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f, Loa
     // The source's policy, or quirked when it sent none, before any LAPIC.
     std::optional<qapi::SeoibPolicy> source;
     if (sections->seoib().loaded) {
-        source = policy_from_stream(sections->seoib().policy);
+        source = seoib_policy_from_stream(sections->seoib().policy);
     }
     if (into == LoadInto::Incoming) {
         TRY(sections->kvm().apply_incoming_policy(source));

@@ -105,6 +105,18 @@ seoib_policy_decide_incoming(const SeoibPolicyInput &destination,
     return decided;
 }
 
+bool x2apic_api_flags_reachable(uint64_t vm_flags, uint64_t needed)
+{
+    constexpr uint64_t seoib = KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST |
+                               KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST;
+    constexpr uint64_t sticky = KVM_X2APIC_API_USE_32BIT_IDS |
+                                KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK;
+    if ((vm_flags & sticky) & ~needed) {
+        return false;
+    }
+    return !(vm_flags & seoib) || (needed & seoib);
+}
+
 std::string x2apic_api_flag_names(uint64_t flags)
 {
     static constexpr std::pair<uint64_t, std::string_view> names[] = {

@@ -19,14 +19,39 @@
 
 #include "migration/qemu-file.h"
 #include "migration/ram.h"
+#include "migration/vmstate.h"
+#include "qapi/qapi-types.h"
 #include "qapi/result.h"
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 namespace sysemu {
 
 class Vm;
+
+/// The "x86-seoib-state" section (version 1): the effective policy, one
+/// byte.  The numbers are the stream's (0 quirked, 1 respected,
+/// 2 not-advertised), fixed here, not the QAPI enum's order.  Public so that
+/// an embedding VMM (the C API) writes and reads the very bytes seoib-vm
+/// does.
+inline constexpr std::string_view SEOIB_STATE_IDSTR = "x86-seoib-state";
+inline constexpr int SEOIB_STATE_VERSION = 1;
+
+struct SeoibState {
+    uint8_t policy { 0 };
+    /// Set by post_load once `policy` was checked.
+    bool loaded { false };
+};
+
+/// The section's description; post_load refuses a byte that is no policy.
+migration::VMStateDescription<SeoibState> vmstate_seoib_state();
+/// The stream byte of an effective policy (auto and quirked: 0).
+uint8_t seoib_policy_to_stream(qapi::SeoibPolicy policy);
+/// The policy a stream byte stands for; nullopt for any other byte.
+std::optional<qapi::SeoibPolicy> seoib_policy_from_stream(uint8_t value);
 
 /// What a save sent.
 struct VmSaveStats {

@@ -87,6 +87,17 @@ qapi::Result<SeoibPolicyDecision>
 seoib_policy_decide_incoming(const SeoibPolicyInput &destination,
                              std::optional<qapi::SeoibPolicy> source);
 
+/*
+ * Runtime snapshot load (loadvm, snapshot-load; design §4.5): whether a
+ * running KVM VM whose x2APIC API flags are `vm_flags` can be switched to
+ * `needed` on its own VM fd.  KVM's SEOIB mode leaves quirked for good but
+ * toggles between respected and not-advertised, and USE_32BIT_IDS and
+ * DISABLE_BROADCAST_QUIRK never clear (kvm-facts §1): so a VM with a SEOIB
+ * flag set cannot go back to quirked, and one with bits 0-1 cannot lose
+ * them.  False means a fresh KVM VM must be built for the snapshot.
+ */
+bool x2apic_api_flags_reachable(uint64_t vm_flags, uint64_t needed);
+
 /// "ENABLE_SUPPRESS_EOI_BROADCAST|USE_32BIT_IDS"-style names of flags, or
 /// "none".
 std::string x2apic_api_flag_names(uint64_t flags);
