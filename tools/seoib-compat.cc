@@ -4,6 +4,7 @@
  *   seoib-compat list
  *   seoib-compat show MACHINE
  *   seoib-compat compare M1 M2 ... | --all  [--driver GLOB] [--property GLOB]
+ *   seoib-compat migrate-matrix M1 ... | --all
  *   --format text|csv|json   (text: an aligned table that fits the terminal)
  *
  * compare prints what QEMU's scripts/compare-machine-types.py prints -- one
@@ -24,7 +25,9 @@
 #include "qapi/enum-lookup.h"
 #include "qapi/qjson.h"
 #include "system/builtin-types.h"
+#include "migration/qemu-file.h"
 #include "system/vl.h"
+#include "system/vm-migration.h"
 #include "system/vm.h"
 
 #include <fmt/format.h>
@@ -573,6 +576,143 @@ int cmd_compare(const std::shared_ptr<const qom::TypeRegistry> &types_ptr, const
     return 0;
 }
 
+/// One VM of a migration: -M machine, the IOAPIC version, -accel kvm on
+/// `kernel` with split irqchip and `policy` (none for auto).
+qapi::Result<std::unique_ptr<sysemu::Vm>>
+build_for_migration(const std::shared_ptr<const qom::TypeRegistry> &types, const std::string &machine,
+                    const std::string &ioapic, const std::string &kernel, const std::string &policy,
+                    bool incoming)
+{
+    std::string accel = "kvm,kernel=" + kernel + ",kernel-irqchip=split";
+    if (policy != "auto") {
+        accel += ",seoib-policy=" + policy;
+    }
+    std::vector<std::string> args = { "-M",     machine, "-nodefaults", "-display", "none",
+                                      "-accel", accel,   "-global",     "ioapic.version=" + ioapic };
+    if (incoming) {
+        args.insert(args.end(), { "-incoming", "defer" });
+    }
+    std::vector<std::string_view> views(args.begin(), args.end());
+    auto cl = TRY(sysemu::parse_command_line(views));
+    return sysemu::build_vm(cl, types);
+}
+
+/// The first vCPU's LVR, when KVM has one.
+std::optional<uint32_t> first_lvr(const sysemu::Vm &vm)
+{
+    const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(&vm.accel());
+    const auto *x86 = qom::dyn_cast<hw::x86::X86MachineState>(&vm.machine());
+    if (!kvm || !x86 || x86->cpus().empty()) {
+        return std::nullopt;
+    }
+    const accel::kvm::KVMCPUState *v = kvm->vcpu_state(*x86->cpus().front());
+    return v ? v->lvr : std::nullopt;
+}
+
+/// The source's stream: the real save (QEMU's qemu_savevm_state) into
+/// memory, after the built-in guest was booted.
+qapi::Result<std::vector<uint8_t>> save_source(sysemu::Vm &vm)
+{
+    std::FILE *null = std::fopen("/dev/null", "w");
+    bool boot = vm.start_main_job(null, null, true);
+    std::fclose(null);
+    (void)boot; // a machine the guest cannot run on still migrates
+    migration::MemoryWriter w;
+    auto save = TRY(sysemu::OutgoingMigration::start(vm, w, UINT64_MAX));
+    while (!TRY(save->iterate())) {
+    }
+    TRY(save->complete());
+    TRY(w.flush());
+    return w.take();
+}
+
+int cmd_migrate_matrix(const std::shared_ptr<const qom::TypeRegistry> &types, const Options &o)
+{
+    std::vector<const hw::MachineClass *> machines;
+    if (o.all) {
+        machines = hw::machine_classes(*types);
+    } else {
+        for (const std::string &name : o.positional) {
+            const hw::MachineClass *mc = machine_or_error(*types, name);
+            if (!mc) {
+                return 1;
+            }
+            machines.push_back(mc);
+        }
+    }
+    if (machines.empty()) {
+        return fail("migrate-matrix needs machine types, or --all");
+    }
+    const std::vector<std::string> kernels = { "model", "model-6.12", "model-6.1" };
+    const std::vector<std::string> policies = { "auto", "quirked", "respected", "not-advertised" };
+    Table t { { "machine", "ioapic", "source-kernel", "source-policy", "effective",
+                "destination-kernel", "destination-policy", "result", "lvr" },
+              {} };
+    quietly([&] {
+        for (const auto *mc : machines) {
+            for (const char *ioapic : { "0x20", "0x11" }) {
+                for (const auto &skernel : kernels) {
+                    for (const auto &spolicy : policies) {
+                        auto src = build_for_migration(types, mc->machine_name, ioapic, skernel,
+                                                       spolicy, false);
+                        std::vector<std::string> base { mc->machine_name, ioapic, skernel, spolicy };
+                        if (!src) {
+                            t.rows.push_back(base);
+                            t.rows.back().insert(t.rows.back().end(),
+                                                 { "-", "-", "-", "source refuses: " + src.error().message(), "-" });
+                            continue;
+                        }
+                        const auto *kvm = qom::dyn_cast<accel::kvm::KVMAccel>(&src.value()->accel());
+                        std::string effective = kvm && kvm->seoib()
+                            ? std::string(qapi::enum_name(kvm->seoib()->effective)) : "-";
+                        auto stream = save_source(*src.value());
+                        for (const auto &dkernel : kernels) {
+                            for (const auto &dpolicy : policies) {
+                                std::vector<std::string> row = base;
+                                row.insert(row.end(), { effective, dkernel, dpolicy });
+                                if (!stream) {
+                                    row.insert(row.end(), { "save failed: " + stream.error().message(), "-" });
+                                    t.rows.push_back(std::move(row));
+                                    continue;
+                                }
+                                auto dst = build_for_migration(types, mc->machine_name, ioapic, dkernel,
+                                                               dpolicy, true);
+                                qapi::Result<sysemu::VmLoadResult> loaded =
+                                    dst ? [&]() -> qapi::Result<sysemu::VmLoadResult> {
+                                        migration::MemoryReader r(stream.value());
+                                        return sysemu::load_vm_state(*dst.value(), r);
+                                    }()
+                                        : qapi::Result<sysemu::VmLoadResult>(qapi::Error(dst.error().message()));
+                                if (loaded) {
+                                    auto lvr = first_lvr(*dst.value());
+                                    row.insert(row.end(), { "ok", lvr ? fmt::format("0x{:08x}", *lvr) : "-" });
+                                } else {
+                                    row.insert(row.end(), { "refused: " + loaded.error().message(), "-" });
+                                }
+                                t.rows.push_back(std::move(row));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    if (o.format != Format::Json) {
+        print_table(t, o.format);
+        return 0;
+    }
+    std::vector<std::string> cells;
+    for (const auto &r : t.rows) {
+        std::vector<std::string> fields;
+        for (size_t c = 0; c < t.header.size(); ++c) {
+            fields.push_back(fmt::format("{}: {}", json_string(t.header[c]), json_string(r[c])));
+        }
+        cells.push_back("{" + fmt::format("{}", fmt::join(fields, ", ")) + "}");
+    }
+    fmt::print("{{\"cells\": [\n  {}\n]}}\n", fmt::join(cells, ",\n  "));
+    return 0;
+}
+
 void usage()
 {
     fmt::print("usage: seoib-compat [--format text|csv|json] COMMAND\n"
@@ -636,6 +776,9 @@ int main(int argc, char **argv)
     }
     if (command == "compare") {
         return cmd_compare(types, o);
+    }
+    if (command == "migrate-matrix") {
+        return cmd_migrate_matrix(types, o);
     }
     if (command.empty()) {
         usage();
