@@ -32,6 +32,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/ioctl.h>
@@ -51,7 +53,7 @@ namespace {
 
 constexpr std::string_view PROGRAM = "seoib-compat";
 
-enum class Format { Text, Csv, Json };
+enum class Format { Text, Csv, Json, Html };
 
 struct Table {
     std::vector<std::string> header;
@@ -174,6 +176,56 @@ void print_text(const Table &t)
     } while (c < ncols);
 }
 
+std::string html_escape(const std::string &s)
+{
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&quot;"; break;
+        default: out += c;
+        }
+    }
+    return out;
+}
+
+/// One self-contained page (no scripts, no external resources): each cell
+/// coloured by its value -- the same value the same hue along a row, so a
+/// difference shows as a change of colour -- ok green and refused red, the
+/// whole text on hover; long texts are cut in the cell.
+void print_html(const Table &t)
+{
+    fmt::print("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>seoib-compat</title>\n"
+               "<style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}"
+               "td,th{{border:1px solid #999;padding:2px 6px;font-size:12px;white-space:nowrap}}"
+               "th{{background:#eee}}td.ok{{background:#9e9}}td.refused{{background:#e99}}</style>\n"
+               "</head><body>\n<table>\n<tr>");
+    for (const auto &h : t.header) {
+        fmt::print("<th>{}</th>", html_escape(h));
+    }
+    fmt::print("</tr>\n");
+    for (const auto &r : t.rows) {
+        fmt::print("<tr><th>{}</th>", html_escape(r[0]));
+        for (size_t c = 1; c < r.size(); ++c) {
+            const std::string &v = r[c];
+            std::string shown = v.size() > 24 ? v.substr(0, 21) + "..." : v;
+            if (v == "ok") {
+                fmt::print("<td class=\"ok\" title=\"ok\">ok</td>");
+            } else if (v.rfind("refused", 0) == 0 || v.rfind("source refuses", 0) == 0) {
+                fmt::print("<td class=\"refused\" title=\"{}\">refused</td>", html_escape(v));
+            } else {
+                unsigned hue = static_cast<unsigned>(std::hash<std::string> {}(normalised(v)) % 360);
+                fmt::print("<td style=\"background:hsl({},60%,80%)\" title=\"{}\">{}</td>", hue,
+                           html_escape(v), html_escape(shown));
+            }
+        }
+        fmt::print("</tr>\n");
+    }
+    fmt::print("</table>\n</body></html>\n");
+}
+
 void print_table(const Table &t, Format f)
 {
     switch (f) {
@@ -195,6 +247,9 @@ void print_table(const Table &t, Format f)
             }
             fmt::print("{}\n", fmt::join(fields, ","));
         }
+        return;
+    case Format::Html:
+        print_html(t);
         return;
     case Format::Json:
         return; // each subcommand writes its own JSON
@@ -750,8 +805,10 @@ int main(int argc, char **argv)
                 o.format = Format::Csv;
             } else if (*v == "json") {
                 o.format = Format::Json;
+            } else if (*v == "html") {
+                o.format = Format::Html;
             } else {
-                return fail(fmt::format("unknown format '{}' (text, csv, json)", *v));
+                return fail(fmt::format("unknown format '{}' (text, csv, json, html)", *v));
             }
         } else if (auto v = value("--driver")) {
             o.driver_glob = *v;

@@ -129,6 +129,46 @@ class Compare(unittest.TestCase):
         self.assertEqual(len(lines) - 1, len(j["rows"]))
 
 
+class Html(unittest.TestCase):
+    """The page's structure (not yet rendered in Chromium): one table row per
+    JSON row, self-contained, refused cells carrying their reason."""
+
+    def parse(self, text):
+        import html.parser
+
+        class P(html.parser.HTMLParser):
+            def __init__(self):
+                super().__init__()
+                self.rows, self.cells, self.external = 0, [], False
+
+            def handle_starttag(self, tag, attrs):
+                a = dict(attrs)
+                if tag == "tr":
+                    self.rows += 1
+                if tag == "td":
+                    self.cells.append(a)
+                if tag in ("script", "link", "img") or "src" in a or "href" in a:
+                    self.external = True
+        p = P()
+        p.feed(text)
+        return p
+
+    def test_compare_page(self):
+        j = json.loads(run("--format", "json", "compare", "pc-q35-2.8", "q35").stdout)
+        page = self.parse(run("--format", "html", "compare", "pc-q35-2.8", "q35").stdout)
+        self.assertEqual(page.rows, len(j["rows"]) + 1)
+        self.assertFalse(page.external)
+        flat = [v for r in j["rows"] for v in r["values"]]
+        self.assertEqual([c["title"] for c in page.cells], flat)
+
+    def test_matrix_page_gives_reasons_on_hover(self):
+        page = self.parse(run("--format", "html", "migrate-matrix", "pc-q35-11.0").stdout)
+        refused = [c for c in page.cells if c.get("class") == "refused"]
+        self.assertTrue(refused)
+        self.assertTrue(all(len(c["title"]) > len("refused: ") for c in refused))
+        self.assertTrue(any(c.get("class") == "ok" for c in page.cells))
+
+
 class ListShow(unittest.TestCase):
     def test_list_matches_reference(self):
         r = run("--format", "json", "list")
