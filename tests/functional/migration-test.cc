@@ -20,6 +20,7 @@
  * Then the same move between the host and the model, when /dev/kvm is here,
  * and the stream's bad cases against a destination reading a file.
  */
+#include "tests/functional/migration-matrix.h"
 #include "tests/functional/qmp-harness.h"
 
 #include <gtest/gtest.h>
@@ -43,108 +44,13 @@
 
 namespace {
 
+using namespace migration_matrix;
 using qapi::QObject;
 using qmp_test::json;
 
-constexpr uint32_t LVR_WITH_BIT24 = 0x01050014;
-constexpr uint32_t LVR_WITHOUT_BIT24 = 0x00050014;
 constexpr int GUEST_EVENTS = 16;
 constexpr int PAUSE_AFTER = 5;
 const std::string TESTDEV = "/machine/unattached/device[1]";
-
-enum class Policy { Auto, Quirked, Respected, NotAdvertised };
-
-const char *policy_name(Policy p)
-{
-    switch (p) {
-    case Policy::Auto:
-        return "auto";
-    case Policy::Quirked:
-        return "quirked";
-    case Policy::Respected:
-        return "respected";
-    case Policy::NotAdvertised:
-        return "not-advertised";
-    }
-    return "?";
-}
-
-struct Cell {
-    std::string machine;
-    int ioapic;
-    Policy source;
-    Policy destination;
-    std::string kernel; // destination kernel
-};
-
-std::string cell_name(const Cell &c)
-{
-    std::string name = c.machine + "_ioapic" + std::to_string(c.ioapic) + "_" +
-                       policy_name(c.source) + "_to_" + policy_name(c.destination) + "_" +
-                       c.kernel;
-    for (char &ch : name) {
-        if (!isalnum(static_cast<unsigned char>(ch))) {
-            ch = '_';
-        }
-    }
-    return name;
-}
-
-/// What the source runs with (design §4.4).
-Policy effective_at_source(const Cell &c)
-{
-    if (c.source != Policy::Auto) {
-        return c.source;
-    }
-    if (c.machine == "pc-q35-10.2") {
-        return Policy::Quirked;
-    }
-    return c.ioapic == 0x20 ? Policy::Respected : Policy::NotAdvertised;
-}
-
-struct Outcome {
-    bool taken;
-    uint32_t lvr; // when taken
-};
-
-/// Design §4.5, as the header says.
-Outcome expected_outcome(const Cell &c)
-{
-    Policy e = effective_at_source(c);
-    bool policy_ok = c.destination == Policy::Auto || c.destination == e;
-    bool kernel_ok = e == Policy::Quirked || c.kernel == "model";
-    return { policy_ok && kernel_ok,
-             e == Policy::NotAdvertised ? LVR_WITHOUT_BIT24 : LVR_WITH_BIT24 };
-}
-
-std::vector<Cell> matrix()
-{
-    std::vector<Cell> cells;
-    for (std::string machine : { "pc-q35-11.0", "pc-q35-10.2" }) {
-        for (int ioapic : { 0x20, 0x11 }) {
-            for (Policy source : { Policy::Auto, Policy::Quirked, Policy::Respected,
-                                   Policy::NotAdvertised }) {
-                if (source == Policy::Respected && ioapic == 0x11) {
-                    continue; // the source itself refuses to start
-                }
-                Cell base { machine, ioapic, source, Policy::Auto, "model" };
-                Policy e = effective_at_source(base);
-                Policy other = e == Policy::Quirked ? Policy::NotAdvertised : Policy::Quirked;
-                for (Policy destination : { Policy::Auto, e, other }) {
-                    for (std::string kernel : { "model", "model-6.12" }) {
-                        cells.push_back({ machine, ioapic, source, destination, kernel });
-                    }
-                }
-            }
-        }
-    }
-    return cells;
-}
-
-void PrintTo(const Cell &c, std::ostream *os)
-{
-    *os << cell_name(c);
-}
 
 std::vector<std::string> vm_args(const std::string &machine, int ioapic)
 {
