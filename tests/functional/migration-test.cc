@@ -21,6 +21,7 @@
  * and the stream's bad cases against a destination reading a file.
  */
 #include "tests/functional/migration-matrix.h"
+#include "tests/functional/guest-qmp.h"
 #include "tests/functional/qmp-harness.h"
 
 #include <gtest/gtest.h>
@@ -47,10 +48,10 @@ namespace {
 using namespace migration_matrix;
 using qapi::QObject;
 using qmp_test::json;
+using namespace qmp_test::guest;
 
 constexpr int GUEST_EVENTS = 16;
 constexpr int PAUSE_AFTER = 5;
-const std::string TESTDEV = "/machine/unattached/device[1]";
 
 std::vector<std::string> vm_args(const std::string &machine, int ioapic)
 {
@@ -67,63 +68,6 @@ std::string accel(const std::string &kernel, Policy policy)
         options += std::string(",seoib-policy=") + policy_name(policy);
     }
     return options;
-}
-
-/// The string at `obj` (a member just looked up), or "" when absent.
-std::string text(const QObject *obj)
-{
-    const std::string *s = obj ? obj->as_string() : nullptr;
-    return s ? *s : std::string();
-}
-
-QObject qom_get(qmp_test::QmpClient &qmp, const std::string &path, const std::string &prop)
-{
-    QObject reply = qmp.execute("qom-get", json("{\"path\": \"" + path +
-                                                "\", \"property\": \"" + prop + "\"}"));
-    const QObject *value = reply.get("return");
-    EXPECT_NE(value, nullptr) << qapi::to_json(reply);
-    return value ? *value : QObject();
-}
-
-std::string status_of(qmp_test::QmpClient &qmp)
-{
-    QObject reply = qmp.execute("query-status");
-    const QObject *ret = reply.get("return");
-    return ret ? text(ret->get("status")) : "";
-}
-
-/// Waits (bounded by counts of replies, not time) for the guest to finish.
-bool wait_guest_finished(qmp_test::QmpClient &qmp)
-{
-    for (int i = 0; i < 2000; ++i) {
-        if (qom_get(qmp, TESTDEV, "finished") == QObject(true)) {
-            return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-}
-
-/// Waits for the event `name`, skipping others.
-bool wait_event(qmp_test::QmpClient &qmp, const std::string &name)
-{
-    for (auto it = qmp.events().begin(); it != qmp.events().end(); ++it) {
-        if (text(it->get("event")) == name) {
-            qmp.events().erase(it);
-            return true;
-        }
-    }
-    for (int i = 0; i < 100; ++i) {
-        std::optional<QObject> msg = qmp.receive();
-        if (!msg) {
-            return false;
-        }
-        if (text(msg->get("event")) == name) {
-            return true;
-        }
-        qmp.events().push_back(*msg);
-    }
-    return false;
 }
 
 /// Polls query-migrate until the migration has ended (a bounded number of
@@ -496,13 +440,6 @@ TEST_F(MigrationFile, ExplicitOtherPolicyNamesBoth)
 }
 
 // --- Descriptors passed over QMP (getfd, fd:NAME) ------------------------
-
-/// The error description of a response; "" when it succeeded.
-std::string error_desc(const QObject &response)
-{
-    const QObject *error = response.get("error");
-    return error ? *error->get("desc")->as_string() : "";
-}
 
 TEST_F(MigrationFile, DescriptorPassedWithGetfdCarriesTheStream)
 {

@@ -482,7 +482,8 @@ class SeoibSchemaTest(unittest.TestCase):
             'qom-list-types', 'qom-list-properties', 'query-machines',
             'query-kvm', 'query-seoib', 'query-migrate',
             'migrate-set-parameters', 'query-migrate-parameters', 'migrate',
-            'migrate-incoming', 'migrate_cancel', 'getfd', 'closefd'])
+            'migrate-incoming', 'migrate_cancel', 'getfd', 'closefd',
+            'human-monitor-command'])
 
     def test_seoib_policy_has_the_four_policies(self):
         values = self.schema.definitions['SeoibPolicy'].values

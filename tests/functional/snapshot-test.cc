@@ -1,0 +1,388 @@
+/*
+ * savevm / loadvm / delvm / info snapshots and -loadvm, end to end: a
+ * seoib-vm over QMP's human-monitor-command, with Debian's qemu-img as the
+ * independent judge of every image (docs/devel/snapshots.rst).
+ */
+#include "tests/functional/guest-qmp.h"
+#include "tests/functional/qmp-harness.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using qapi::QObject;
+using qmp_test::json;
+using namespace qmp_test::guest;
+
+constexpr int GUEST_EVENTS = 16;
+constexpr int PAUSE_AFTER = 5;
+
+/// A shell command's exit status and standard output.
+struct Shell {
+    int status { -1 };
+    std::string out;
+};
+
+Shell shell(const std::string &command)
+{
+    Shell r;
+    std::FILE *p = ::popen((command + " 2>&1").c_str(), "r");
+    if (!p) {
+        return r;
+    }
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) {
+        r.out.append(buf, n);
+    }
+    int status = ::pclose(p);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+bool have_qemu_img()
+{
+    return shell("command -v qemu-img").status == 0;
+}
+
+std::string hmp(qmp_test::QmpClient &qmp, const std::string &line)
+{
+    QObject reply = qmp.execute("human-monitor-command",
+                                json("{\"command-line\": \"" + line + "\"}"));
+    const QObject *ret = reply.get("return");
+    EXPECT_NE(ret, nullptr) << qapi::to_json(reply);
+    return text(ret);
+}
+
+int64_t events_done(qmp_test::QmpClient &qmp)
+{
+    return qom_get(qmp, TESTDEV, "events-done").as_int().value_or(-1);
+}
+
+std::string effective_policy(qmp_test::QmpClient &qmp)
+{
+    QObject reply = qmp.execute("query-seoib");
+    return reply.get("return") ? text(reply.get("return")->get("effective")) : "";
+}
+
+class Snapshot : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        if (!have_qemu_img()) {
+            GTEST_SKIP() << "qemu-img is not installed (scripts/install-deps.sh installs qemu-utils)";
+        }
+        m_dir = qmp_test::make_temp_dir();
+        m_image = m_dir + "/disk.qcow2";
+        ASSERT_EQ(shell("qemu-img create -q -f qcow2 " + m_image + " 64M").status, 0);
+    }
+    void TearDown() override
+    {
+        std::remove(m_image.c_str());
+        std::remove((m_dir + "/not-qcow2").c_str());
+        ::rmdir(m_dir.c_str());
+    }
+
+    std::vector<std::string> drive() const
+    {
+        return { "-drive", "if=none,file=" + m_image + ",format=qcow2,id=disk0" };
+    }
+
+    /// A VM paused after PAUSE_AFTER events, with `extra` arguments.
+    qmp_test::VmProcess paused_vm(std::vector<std::string> extra = {},
+                                  std::string accel = std::string(qmp_test::MODEL_ACCEL)) const
+    {
+        std::vector<std::string> args = drive();
+        args.insert(args.end(), { "-global",
+                                  "seoib-testdev.x-pause-after=" + std::to_string(PAUSE_AFTER) });
+        args.insert(args.end(), extra.begin(), extra.end());
+        return qmp_test::VmProcess({ .accel = accel, .start_stopped = true, .extra_args = args });
+    }
+
+    /// The image checked by qemu-img: no corruption, no leak.
+    ::testing::AssertionResult image_is_clean() const
+    {
+        Shell r = shell("qemu-img check " + m_image);
+        if (r.status != 0) {
+            return ::testing::AssertionFailure() << "qemu-img check: " << r.status << "\n" << r.out;
+        }
+        return ::testing::AssertionSuccess();
+    }
+
+    /// `qemu-img snapshot -l`, sharing the image a running VM holds (-U).
+    std::string qemu_img_list() const { return shell("qemu-img snapshot -l -U " + m_image).out; }
+
+    /// Takes snapshot `tag` of a guest paused after PAUSE_AFTER events.
+    void take_snapshot(const std::string &tag, std::vector<std::string> extra = {},
+                       std::string accel = std::string(qmp_test::MODEL_ACCEL))
+    {
+        qmp_test::VmProcess vm = paused_vm(extra, accel);
+        qmp_test::QmpClient qmp = vm.connect();
+        qmp.negotiate();
+        qmp.execute("cont");
+        ASSERT_TRUE(wait_event(qmp, "STOP"));
+        ASSERT_EQ(hmp(qmp, "savevm " + tag), "");
+        qmp.execute("quit");
+        vm.wait();
+    }
+
+    std::string m_dir;
+    std::string m_image;
+};
+
+void round_trip(qmp_test::VmProcess &vm)
+{
+    qmp_test::QmpClient qmp = vm.connect();
+    qmp.negotiate();
+    EXPECT_EQ(hmp(qmp, "info snapshots"), "There is no snapshot available.\r\n");
+    qmp.execute("cont");
+    ASSERT_TRUE(wait_event(qmp, "STOP")) << "the guest never paused";
+    ASSERT_EQ(events_done(qmp), PAUSE_AFTER);
+
+    EXPECT_EQ(hmp(qmp, "savevm s1"), "");
+    EXPECT_NE(hmp(qmp, "info snapshots").find(" s1 "), std::string::npos);
+    // The guest runs to its end, then goes back to the snapshot.
+    qmp.execute("cont");
+    ASSERT_TRUE(wait_guest_finished(qmp));
+    EXPECT_EQ(events_done(qmp), GUEST_EVENTS);
+    // A stopped VM stays stopped across loadvm (a running one runs on).
+    qmp.execute("stop");
+    EXPECT_EQ(hmp(qmp, "loadvm s1"), "");
+    EXPECT_EQ(events_done(qmp), PAUSE_AFTER);
+    EXPECT_EQ(status_of(qmp), "paused");
+    qmp.execute("cont");
+    ASSERT_TRUE(wait_guest_finished(qmp)) << "the guest did not finish after loadvm";
+    EXPECT_EQ(events_done(qmp), GUEST_EVENTS);
+    // One handler entry per event: the load lost no event and stormed none.
+    EXPECT_EQ(qom_get(qmp, TESTDEV, "handler-entries"), QObject(int64_t { GUEST_EVENTS }));
+    qmp.execute("quit");
+}
+
+TEST_F(Snapshot, SaveAndLoadOnTheModelFinishTheGuestWithItsCounts)
+{
+    qmp_test::VmProcess vm = paused_vm();
+    round_trip(vm);
+    vm.wait();
+
+    EXPECT_TRUE(image_is_clean());
+    std::string list = qemu_img_list();
+    EXPECT_NE(list.find(" s1 "), std::string::npos) << list;
+    EXPECT_EQ(list.find(" 0 B "), std::string::npos) << "the snapshot has no VM state:\n" << list;
+}
+
+TEST_F(Snapshot, SaveAndLoadOnHostKvm)
+{
+    if (!qmp_test::host_kvm_available()) {
+        GTEST_SKIP() << "/dev/kvm is not available";
+    }
+    qmp_test::VmProcess vm = paused_vm({}, std::string(qmp_test::HOST_ACCEL));
+    round_trip(vm);
+    vm.wait();
+
+    EXPECT_TRUE(image_is_clean());
+}
+
+TEST_F(Snapshot, LoadvmAtStartUpContinuesTheGuest)
+{
+    take_snapshot("s1");
+
+    qmp_test::VmProcess vm({ .start_stopped = false,
+                             .extra_args = [&] {
+                                 auto a = drive();
+                                 a.insert(a.end(), { "-loadvm", "s1" });
+                                 return a;
+                             }() });
+    qmp_test::QmpClient qmp = vm.connect();
+    qmp.negotiate();
+    ASSERT_TRUE(wait_guest_finished(qmp));
+    EXPECT_EQ(events_done(qmp), GUEST_EVENTS);
+    EXPECT_EQ(qom_get(qmp, TESTDEV, "handler-entries"), QObject(int64_t { GUEST_EVENTS }));
+    qmp.execute("quit");
+    vm.wait();
+    EXPECT_TRUE(image_is_clean());
+}
+
+TEST_F(Snapshot, LoadvmAtStartUpAdoptsTheSnapshotsPolicy)
+{
+    // Taken with quirked; an auto VM on the same machine type would
+    // otherwise be respected.
+    take_snapshot("quirked", { "-accel", "kvm,kernel=model,kernel-irqchip=split,seoib-policy=quirked" });
+
+    qmp_test::VmProcess vm({ .start_stopped = true,
+                             .extra_args = [&] {
+                                 auto a = drive();
+                                 a.insert(a.end(), { "-loadvm", "quirked" });
+                                 return a;
+                             }() });
+    qmp_test::QmpClient qmp = vm.connect();
+    qmp.negotiate();
+
+    EXPECT_EQ(effective_policy(qmp), "quirked");
+    EXPECT_EQ(events_done(qmp), PAUSE_AFTER);
+    qmp.execute("quit");
+}
+
+TEST_F(Snapshot, LoadvmOfAnotherPolicyIsRefusedAndTheVmKeepsRunning)
+{
+    take_snapshot("respected");  // auto on pc-q35-11.0: respected
+    take_snapshot("quirked", { "-accel", "kvm,kernel=model,kernel-irqchip=split,seoib-policy=quirked" });
+
+    // An explicit quirked VM cannot take the respected snapshot; an auto
+    // (respected) one cannot take the quirked snapshot without a new KVM VM.
+    struct Case {
+        std::string accel;
+        std::string tag;
+        std::string error;
+    };
+    const Case cases[] = {
+        { "kvm,kernel=model,kernel-irqchip=split,seoib-policy=quirked", "respected",
+          "seoib-policy=respected but this VM has seoib-policy=quirked" },
+        { "kvm,kernel=model,kernel-irqchip=split", "quirked",
+          "the snapshot's guest ran with seoib-policy=quirked and this VM runs with "
+          "seoib-policy=respected" },
+    };
+    for (const Case &c : cases) {
+        SCOPED_TRACE(c.accel + " loadvm " + c.tag);
+        qmp_test::VmProcess vm({ .start_stopped = true,
+                                 .extra_args = [&] {
+                                     auto a = drive();
+                                     a.insert(a.end(), { "-accel", c.accel, "-global",
+                                                         "seoib-testdev.x-pause-after=3" });
+                                     return a;
+                                 }() });
+        qmp_test::QmpClient qmp = vm.connect();
+        qmp.negotiate();
+        qmp.execute("cont");
+        ASSERT_TRUE(wait_event(qmp, "STOP"));
+        const std::string policy = effective_policy(qmp);
+
+        std::string out = hmp(qmp, "loadvm " + c.tag);
+
+        EXPECT_EQ(out.rfind("Error: ", 0), 0U) << out;
+        EXPECT_NE(out.find(c.error), std::string::npos) << out;
+        // Untouched: the same counts and policy, and the guest finishes.
+        EXPECT_EQ(events_done(qmp), 3);
+        EXPECT_EQ(effective_policy(qmp), policy);
+        qmp.execute("cont");
+        ASSERT_TRUE(wait_guest_finished(qmp));
+        EXPECT_EQ(events_done(qmp), GUEST_EVENTS);
+        qmp.execute("quit");
+        vm.wait();
+    }
+    EXPECT_TRUE(image_is_clean());
+}
+
+TEST_F(Snapshot, QemuImgAndSeoibDeleteEachOthersSnapshots)
+{
+    take_snapshot("ours");
+    ASSERT_EQ(shell("qemu-img snapshot -c theirs " + m_image).status, 0);
+    {
+        qmp_test::VmProcess vm = paused_vm();
+        qmp_test::QmpClient qmp = vm.connect();
+        qmp.negotiate();
+        std::string info = hmp(qmp, "info snapshots");
+        EXPECT_NE(info.find(" ours "), std::string::npos) << info;
+        EXPECT_NE(info.find(" theirs "), std::string::npos) << info;
+        EXPECT_EQ(hmp(qmp, "delvm theirs"), "");
+        // A disk-only snapshot cannot be loaded as a VM.
+        qmp.execute("quit");
+        vm.wait();
+    }
+    EXPECT_TRUE(image_is_clean());
+    ASSERT_EQ(shell("qemu-img snapshot -d ours " + m_image).status, 0);
+    EXPECT_TRUE(image_is_clean());
+    std::string list = qemu_img_list();
+    EXPECT_EQ(list.find("ours"), std::string::npos) << list;
+    EXPECT_EQ(list.find("theirs"), std::string::npos) << list;
+}
+
+TEST_F(Snapshot, HmpErrorsAreQemus)
+{
+    ASSERT_EQ(shell("qemu-img snapshot -c diskonly " + m_image).status, 0);
+    qmp_test::VmProcess vm = paused_vm();
+    qmp_test::QmpClient qmp = vm.connect();
+    qmp.negotiate();
+
+    EXPECT_EQ(hmp(qmp, "loadvm nosuch"),
+              "Error: Snapshot 'nosuch' does not exist in one or more devices\r\n");
+    EXPECT_EQ(hmp(qmp, "loadvm diskonly"),
+              "Error: This is a disk-only snapshot. Revert to it offline using qemu-img\r\n");
+    EXPECT_EQ(hmp(qmp, "loadvm"),
+              "loadvm: string expected\r\nTry \"help loadvm\" for more information\r\n");
+    EXPECT_EQ(hmp(qmp, "savevm a b"),
+              "savevm: extraneous characters at the end of line\r\n"
+              "Try \"help savevm\" for more information\r\n");
+    EXPECT_EQ(hmp(qmp, "delvm nosuch"), "");
+    EXPECT_EQ(hmp(qmp, "bogus x"), "unknown command: 'bogus'\r\n");
+    EXPECT_EQ(hmp(qmp, "info bogus"), "unknown command: 'info bogus'\r\n");
+    EXPECT_EQ(status_of(qmp), "prelaunch");
+    qmp.execute("quit");
+    vm.wait();
+    EXPECT_TRUE(image_is_clean());
+}
+
+TEST_F(Snapshot, BadImagesAndTagsFailAtStartUp)
+{
+    std::string not_qcow2 = m_dir + "/not-qcow2";
+    std::ofstream(not_qcow2) << "just text\n";
+    const std::string model(qmp_test::MODEL_ACCEL);
+    struct Case {
+        std::vector<std::string> args;
+        std::string error;
+    };
+    const std::vector<Case> cases = {
+        { { "-drive", "if=none,file=" + not_qcow2 + ",format=qcow2,id=d" }, "Could not open" },
+        { { "-drive", "if=none,file=" + m_image + ",format=raw,id=d" }, "Unknown driver 'raw'" },
+        { { "-drive", "file=" + m_image + ",format=qcow2" }, "if=ide" },
+        { { "-drive", "if=none,format=qcow2,id=d" },
+          "A block device must be specified for \"file\"" },
+        { { "-blockdev", "driver=qcow2,file.driver=file,file.filename=" + m_image },
+          "'node-name' must be specified for the root node" },
+        { { "-drive", "if=none,file=" + m_image + ",format=qcow2,id=d", "-loadvm", "nosuch" },
+          "-loadvm nosuch: Snapshot 'nosuch' does not exist in one or more devices" },
+        { { "-loadvm", "s1" }, "no block device can store vmstate for snapshot" },
+    };
+    for (const Case &c : cases) {
+        std::vector<std::string> args = { "-nodefaults", "-display", "none", "-M", "q35",
+                                          "-accel", model };
+        args.insert(args.end(), c.args.begin(), c.args.end());
+        qmp_test::ExitResult r = qmp_test::run_vm_to_exit(args);
+        EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1)
+            << c.args.back() << ": status " << r.status << " " << r.stderr_text;
+        EXPECT_NE(r.stderr_text.find(c.error), std::string::npos)
+            << c.args.back() << ": " << r.stderr_text;
+    }
+    EXPECT_TRUE(image_is_clean());
+}
+
+TEST_F(Snapshot, BlockdevInBothLibvirtFormsTakesSnapshots)
+{
+    const std::vector<std::vector<std::string>> forms = {
+        { "-blockdev", "driver=qcow2,node-name=n0,file.driver=file,file.filename=" + m_image },
+        { "-blockdev", "driver=file,node-name=f0,filename=" + m_image, "-blockdev",
+          "driver=qcow2,node-name=n0,file=f0" },
+    };
+    int n = 0;
+    for (const auto &form : forms) {
+        qmp_test::VmProcess vm({ .start_stopped = true, .extra_args = form });
+        qmp_test::QmpClient qmp = vm.connect();
+        qmp.negotiate();
+        EXPECT_EQ(hmp(qmp, "savevm form" + std::to_string(n)), "");
+        qmp.execute("quit");
+        vm.wait();
+        EXPECT_NE(qemu_img_list().find("form" + std::to_string(n)), std::string::npos);
+        n++;
+    }
+    EXPECT_TRUE(image_is_clean());
+}
+
+} // namespace
