@@ -201,6 +201,36 @@ MonitorCommands::qmp_human_monitor_command(const qapi::HumanMonitorCommandArgs &
     return m_vm.human_monitor_command(args.command_line);
 }
 
+qapi::Result<void> MonitorCommands::qmp_snapshot_save(const qapi::SnapshotSaveArgs &args)
+{
+    return m_vm.snapshot_save(args);
+}
+
+qapi::Result<void> MonitorCommands::qmp_snapshot_load(const qapi::SnapshotLoadArgs &args)
+{
+    return m_vm.snapshot_load(args);
+}
+
+qapi::Result<void> MonitorCommands::qmp_snapshot_delete(const qapi::SnapshotDeleteArgs &args)
+{
+    return m_vm.snapshot_delete(args);
+}
+
+qapi::Result<std::vector<qapi::JobInfo>> MonitorCommands::qmp_query_jobs()
+{
+    return m_vm.query_jobs();
+}
+
+qapi::Result<void> MonitorCommands::qmp_job_dismiss(const qapi::JobDismissArgs &args)
+{
+    return m_vm.job_dismiss(args.id);
+}
+
+qapi::Result<void> MonitorCommands::qmp_job_finalize(const qapi::JobFinalizeArgs &args)
+{
+    return m_vm.job_finalize(args.id);
+}
+
 qapi::Result<void> MonitorCommands::qmp_closefd(const qapi::ClosefdArgs &args)
 {
     return m_session.fds().closefd(args.fdname);

@@ -25,6 +25,7 @@
 #include <array>
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -91,6 +92,9 @@ public:
         }
         if (m_incoming_source != 0) {
             g_source_remove(m_incoming_source);
+        }
+        if (m_job_source != 0) {
+            g_source_remove(m_job_source);
         }
         g_main_loop_unref(m_loop);
     }
@@ -262,10 +266,10 @@ public:
             }
             const std::string tag(words.size() == 2 ? words[1] : "");
             if (cmd == "savevm") {
-                return hmp_result(savevm(tag));
+                return hmp_result(savevm(tag, m_images));
             }
             if (cmd == "loadvm") {
-                return hmp_result(loadvm(tag));
+                return hmp_result(loadvm(tag, m_images));
             }
             return hmp_result(m_images.remove(tag));
         }
@@ -273,6 +277,64 @@ public:
         const std::string_view unknown =
             cmd == "info" && words.size() > 1 ? line.substr(line.find("info")) : cmd;
         return fmt::format("unknown command: '{}'\r\n", unknown);
+    }
+
+    qapi::Result<void> snapshot_save(const qapi::SnapshotSaveArgs &args) override
+    {
+        return start_job(args.job_id, qapi::JobType::SnapshotSave,
+                         [this, args]() -> qapi::Result<void> {
+                             BlockImages images = TRY(m_images.select(args.vmstate, args.devices));
+                             return savevm(args.tag, images);
+                         });
+    }
+
+    qapi::Result<void> snapshot_load(const qapi::SnapshotLoadArgs &args) override
+    {
+        return start_job(args.job_id, qapi::JobType::SnapshotLoad,
+                         [this, args]() -> qapi::Result<void> {
+                             BlockImages images = TRY(m_images.select(args.vmstate, args.devices));
+                             return loadvm(args.tag, images);
+                         });
+    }
+
+    qapi::Result<void> snapshot_delete(const qapi::SnapshotDeleteArgs &args) override
+    {
+        return start_job(args.job_id, qapi::JobType::SnapshotDelete,
+                         [this, args]() -> qapi::Result<void> {
+                             BlockImages images = TRY(m_images.select(std::nullopt, args.devices));
+                             return images.remove(args.tag);
+                         });
+    }
+
+    std::vector<qapi::JobInfo> query_jobs() const override
+    {
+        std::vector<qapi::JobInfo> out;
+        for (const Job &job : m_jobs) {
+            // A snapshot job is one step of work: 0 of 1 until it ends.
+            const int64_t done = job.status == qapi::JobStatus::Concluded ? 1 : 0;
+            out.push_back(qapi::JobInfo { .id = job.id, .type = job.type, .status = job.status,
+                                          .current_progress = done, .total_progress = 1,
+                                          .error = job.error });
+        }
+        return out;
+    }
+
+    qapi::Result<void> job_dismiss(std::string_view id) override
+    {
+        Job *job = TRY(find_job(id));
+        if (job->status != qapi::JobStatus::Concluded) {
+            return job_verb_error(*job, "dismiss");
+        }
+        const std::string name = job->id;
+        std::erase_if(m_jobs, [&](const Job &j) { return j.id == name; });
+        m_monitor->emit_event(qapi::qapi_event_job_status_change(name, qapi::JobStatus::Null));
+        return {};
+    }
+
+    qapi::Result<void> job_finalize(std::string_view id) override
+    {
+        // Snapshot jobs finalize on their own: no state takes the verb.
+        return job_verb_error(*TRY(find_job(id)), "finalize");
     }
 
     qapi::Result<void> migrate_cancel() override
@@ -357,6 +419,87 @@ public:
     }
 
 private:
+    /// A background job (QEMU's Job): snapshot-save, -load, -delete.
+    struct Job {
+        std::string id;
+        qapi::JobType type;
+        qapi::JobStatus status { qapi::JobStatus::Created };
+        std::optional<std::string> error;
+        std::function<qapi::Result<void>()> work;
+    };
+
+    qapi::Result<Job *> find_job(std::string_view id)
+    {
+        for (Job &job : m_jobs) {
+            if (job.id == id) {
+                return &job;
+            }
+        }
+        return qapi::Error("Job not found");
+    }
+
+    static qapi::Error job_verb_error(const Job &job, std::string_view verb)
+    {
+        return qapi::Error::format("Job '{}' in state '{}' cannot accept command verb '{}'",
+                                   job.id, qapi::enum_name(job.status), verb);
+    }
+
+    void set_job_status(Job &job, qapi::JobStatus status)
+    {
+        job.status = status;
+        m_monitor->emit_event(qapi::qapi_event_job_status_change(job.id, status));
+    }
+
+    /// QEMU's job_create() and job_start(): the job is listed (newest
+    /// first), created and running; its work runs from the main loop
+    /// after the command has answered.
+    qapi::Result<void> start_job(const std::string &id, qapi::JobType type,
+                                 std::function<qapi::Result<void>()> work)
+    {
+        if (find_job(id)) {
+            return qapi::Error::format("Job ID '{}' already in use", id);
+        }
+        m_jobs.insert(m_jobs.begin(), Job { .id = id, .type = type, .work = std::move(work) });
+        set_job_status(m_jobs.front(), qapi::JobStatus::Created);
+        set_job_status(m_jobs.front(), qapi::JobStatus::Running);
+        m_pending_jobs.push_back(id);
+        if (m_job_source == 0) {
+            m_job_source = g_idle_add(&RunPhase::on_job_idle, this);
+        }
+        return {};
+    }
+
+    static gboolean on_job_idle(gpointer data)
+    {
+        auto *phase = static_cast<RunPhase *>(data);
+        phase->m_job_source = 0;
+        std::vector<std::string> ids = std::exchange(phase->m_pending_jobs, {});
+        for (const std::string &id : ids) {
+            phase->run_job(id);
+        }
+        return G_SOURCE_REMOVE;
+    }
+
+    void run_job(const std::string &id)
+    {
+        auto found = find_job(id);
+        if (!found) {
+            return;
+        }
+        // The work may reach the monitor (events), so it is moved out first.
+        auto work = std::move(found.value()->work);
+        qapi::Result<void> done = work();
+        Job &job = *MUST(find_job(id));
+        if (done) {
+            set_job_status(job, qapi::JobStatus::Waiting);
+            set_job_status(job, qapi::JobStatus::Pending);
+        } else {
+            job.error = done.error().message();
+            set_job_status(job, qapi::JobStatus::Aborting);
+        }
+        set_job_status(job, qapi::JobStatus::Concluded);
+    }
+
     /// Refuses what cannot take a snapshot now: an incoming VM (no state
     /// yet) or one that is migrating.
     qapi::Result<void> check_snapshot_allowed() const
@@ -372,16 +515,16 @@ private:
 
     /// QEMU's hmp_savevm(): the VM stops for the save and runs again
     /// after it if it was running.
-    qapi::Result<void> savevm(const std::string &tag)
+    qapi::Result<void> savevm(const std::string &tag, BlockImages &images)
     {
         TRY(check_snapshot_allowed());
-        TRY(m_images.vmstate_image());
+        TRY(images.vmstate_image());
         const bool was_running = m_state == qapi::RunState::Running;
         if (was_running) {
             set_state(qapi::RunState::SaveVm);
             m_monitor->emit_event(qapi::qapi_event_stop());
         }
-        qapi::Result<void> saved = m_images.save(m_vm, tag);
+        qapi::Result<void> saved = images.save(m_vm, tag);
         if (was_running) {
             set_state(qapi::RunState::Running);
             m_monitor->emit_event(qapi::qapi_event_resume());
@@ -393,7 +536,7 @@ private:
     /// QEMU's hmp_loadvm(): the VM stops, takes the snapshot's state and
     /// disks, and runs again if it was running.  On failure it is as it
     /// was (BlockImages::load puts it back).
-    qapi::Result<void> loadvm(const std::string &tag)
+    qapi::Result<void> loadvm(const std::string &tag, BlockImages &images)
     {
         TRY(check_snapshot_allowed());
         const bool was_running = m_state == qapi::RunState::Running;
@@ -402,7 +545,7 @@ private:
             set_state(qapi::RunState::RestoreVm);
             m_monitor->emit_event(qapi::qapi_event_stop());
         }
-        qapi::Result<VmLoadResult> loaded = m_images.load(m_vm, tag);
+        qapi::Result<VmLoadResult> loaded = images.load(m_vm, tag);
         if (loaded && loaded.value().guest_running) {
             // The guest carries on from the snapshot, even one that had
             // finished its run here.
@@ -769,6 +912,9 @@ private:
 
     Vm &m_vm;
     BlockImages &m_images;
+    std::vector<Job> m_jobs;
+    std::vector<std::string> m_pending_jobs;
+    unsigned m_job_source { 0 };
     std::FILE *m_report_out;
     GMainLoop *m_loop;
     monitor::Monitor *m_monitor { nullptr };

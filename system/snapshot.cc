@@ -58,6 +58,34 @@ qapi::Result<BlockImages> BlockImages::open(const std::vector<BlockImageOption> 
     return images;
 }
 
+qapi::Result<BlockImages> BlockImages::select(const std::optional<std::string> &vmstate,
+                                             const std::vector<std::string> &devices) const
+{
+    auto find = [&](const std::string &name) -> qapi::Result<const Image *> {
+        for (const Image &i : m_images) {
+            if (i.name == name) {
+                return &i;
+            }
+        }
+        return qapi::Error::format("No block device node '{}'", name);
+    };
+    BlockImages chosen;
+    if (vmstate) {
+        chosen.m_images.push_back(*TRY(find(*vmstate)));
+    }
+    for (const std::string &name : devices) {
+        const Image *image = TRY(find(name));
+        bool taken = false;
+        for (const Image &held : chosen.m_images) {
+            taken = taken || held.name == name;
+        }
+        if (!taken) {
+            chosen.m_images.push_back(*image);
+        }
+    }
+    return chosen;
+}
+
 qapi::Result<block::Qcow2Image *> BlockImages::vmstate_image()
 {
     if (m_images.empty()) {

@@ -106,6 +106,12 @@ public:
     qapi::Result<void> qmp_getfd(const qapi::GetfdArgs &args) override;
     qapi::Result<std::string>
     qmp_human_monitor_command(const qapi::HumanMonitorCommandArgs &args) override;
+    qapi::Result<void> qmp_snapshot_save(const qapi::SnapshotSaveArgs &args) override;
+    qapi::Result<void> qmp_snapshot_load(const qapi::SnapshotLoadArgs &args) override;
+    qapi::Result<void> qmp_snapshot_delete(const qapi::SnapshotDeleteArgs &args) override;
+    qapi::Result<std::vector<qapi::JobInfo>> qmp_query_jobs() override;
+    qapi::Result<void> qmp_job_dismiss(const qapi::JobDismissArgs &args) override;
+    qapi::Result<void> qmp_job_finalize(const qapi::JobFinalizeArgs &args) override;
     qapi::Result<void> qmp_closefd(const qapi::ClosefdArgs &args) override;
 
 private:

@@ -54,6 +54,16 @@ public:
     /// is output too ("Error: ..."), as in QEMU; the Result fails only for
     /// what QMP itself refuses.
     virtual qapi::Result<std::string> human_monitor_command(std::string_view command_line) = 0;
+
+    /// QMP snapshot-save, snapshot-load, snapshot-delete: each starts a job
+    /// (JOB_STATUS_CHANGE events) and returns; the job's result is in
+    /// query-jobs until job-dismiss.
+    virtual qapi::Result<void> snapshot_save(const qapi::SnapshotSaveArgs &args) = 0;
+    virtual qapi::Result<void> snapshot_load(const qapi::SnapshotLoadArgs &args) = 0;
+    virtual qapi::Result<void> snapshot_delete(const qapi::SnapshotDeleteArgs &args) = 0;
+    virtual std::vector<qapi::JobInfo> query_jobs() const = 0;
+    virtual qapi::Result<void> job_dismiss(std::string_view id) = 0;
+    virtual qapi::Result<void> job_finalize(std::string_view id) = 0;
 };
 
 } // namespace monitor

@@ -15,6 +15,7 @@
 #include "system/vm-migration.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,12 @@ public:
     static qapi::Result<BlockImages> open(const std::vector<BlockImageOption> &options);
 
     bool empty() const { return m_images.empty(); }
+
+    /// The images QMP's snapshot jobs name: `vmstate` (the VM-state image,
+    /// first) and `devices`, sharing these images.  Error: a name that is
+    /// none of them, QEMU's "No block device node 'NAME'".
+    qapi::Result<BlockImages> select(const std::optional<std::string> &vmstate,
+                                     const std::vector<std::string> &devices) const;
 
     /// QEMU's bdrv_all_find_vmstate_bs(): the image the VM state goes to.
     /// Error: "no block device can store vmstate for snapshot" (QEMU's)
@@ -68,7 +75,7 @@ public:
 private:
     struct Image {
         std::string name;
-        std::unique_ptr<block::Qcow2Image> image;
+        std::shared_ptr<block::Qcow2Image> image;
     };
     qapi::Result<VmLoadResult> load_into(Vm &vm, std::string_view tag, LoadInto into);
 

@@ -55,6 +55,9 @@ const std::map<std::string, std::vector<TriggerCommand>, std::less<>>
         { "RESUME", { { "cont", "" } } },
         // A stopped VM migrates in one go; a running one in passes.
         { "MIGRATION", { { "migrate", R"({"uri": "exec:cat > /dev/null"})" } } },
+        // A job with no image to work on: created, running, ... concluded.
+        { "JOB_STATUS_CHANGE",
+          { { "snapshot-delete", R"({"job-id": "j1", "tag": "t", "devices": []})" } } },
         { "MIGRATION_PASS",
           { { "cont", "" }, { "migrate", R"({"uri": "exec:cat > /dev/null"})" } } },
     };

@@ -87,6 +87,12 @@ public:
     {
         return std::string();
     }
+    qapi::Result<void> snapshot_save(const qapi::SnapshotSaveArgs &) override { return {}; }
+    qapi::Result<void> snapshot_load(const qapi::SnapshotLoadArgs &) override { return {}; }
+    qapi::Result<void> snapshot_delete(const qapi::SnapshotDeleteArgs &) override { return {}; }
+    std::vector<qapi::JobInfo> query_jobs() const override { return {}; }
+    qapi::Result<void> job_dismiss(std::string_view) override { return {}; }
+    qapi::Result<void> job_finalize(std::string_view) override { return {}; }
 
     qapi::RunState state { qapi::RunState::Prelaunch };
     std::vector<std::string> calls;

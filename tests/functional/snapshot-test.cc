@@ -305,6 +305,100 @@ TEST_F(Snapshot, QemuImgAndSeoibDeleteEachOthersSnapshots)
     EXPECT_EQ(list.find("theirs"), std::string::npos) << list;
 }
 
+/// The statuses of JOB_STATUS_CHANGE events for `id`, up to "concluded"
+/// (or "null", the end of a dismissed job).
+std::vector<std::string> job_statuses(qmp_test::QmpClient &qmp, const std::string &id)
+{
+    std::vector<std::string> seen;
+    auto take = [&](const QObject &msg) {
+        if (text(msg.get("event")) == "JOB_STATUS_CHANGE" &&
+            text(msg.get("data")->get("id")) == id) {
+            seen.push_back(text(msg.get("data")->get("status")));
+            return true;
+        }
+        return false;
+    };
+    for (auto it = qmp.events().begin(); it != qmp.events().end();) {
+        it = take(*it) ? qmp.events().erase(it) : it + 1;
+    }
+    auto ended = [&] {
+        return !seen.empty() && (seen.back() == "concluded" || seen.back() == "null");
+    };
+    for (int i = 0; i < 100 && !ended(); ++i) {
+        std::optional<QObject> msg = qmp.receive();
+        if (!msg) {
+            break;
+        }
+        if (!take(*msg)) {
+            qmp.events().push_back(*msg);
+        }
+    }
+    return seen;
+}
+
+TEST_F(Snapshot, QmpJobsSaveLoadAndDeleteAsQemu)
+{
+    qmp_test::VmProcess vm = [&] {
+        std::vector<std::string> args = {
+            "-blockdev", "driver=qcow2,node-name=n0,file.driver=file,file.filename=" + m_image,
+            "-global", "seoib-testdev.x-pause-after=" + std::to_string(PAUSE_AFTER) };
+        return qmp_test::VmProcess({ .start_stopped = true, .extra_args = args });
+    }();
+    qmp_test::QmpClient qmp = vm.connect();
+    qmp.negotiate();
+    qmp.execute("cont");
+    ASSERT_TRUE(wait_event(qmp, "STOP"));
+    const std::vector<std::string> ok = { "created", "running", "waiting", "pending",
+                                          "concluded" };
+    const std::vector<std::string> failed = { "created", "running", "aborting", "concluded" };
+
+    EXPECT_EQ(error_desc(qmp.execute("snapshot-save", json(R"({"job-id": "j1", "tag": "t1",
+        "vmstate": "n0", "devices": ["n0"]})"))), "");
+    EXPECT_EQ(job_statuses(qmp, "j1"), ok);
+    QObject jobs = qmp.execute("query-jobs");
+    EXPECT_EQ(jobs, json(R"({"return": [{"id": "j1", "type": "snapshot-save",
+        "status": "concluded", "current-progress": 1, "total-progress": 1}]})"));
+    EXPECT_NE(qemu_img_list().find(" t1 "), std::string::npos);
+    EXPECT_EQ(error_desc(qmp.execute("snapshot-save", json(R"({"job-id": "j1", "tag": "t2",
+        "vmstate": "n0", "devices": ["n0"]})"))), "Job ID 'j1' already in use");
+    EXPECT_EQ(error_desc(qmp.execute("job-finalize", json(R"({"id": "j1"})"))),
+              "Job 'j1' in state 'concluded' cannot accept command verb 'finalize'");
+    EXPECT_EQ(error_desc(qmp.execute("job-dismiss", json(R"({"id": "j1"})"))), "");
+    EXPECT_EQ(job_statuses(qmp, "j1"), std::vector<std::string> { "null" });
+    EXPECT_EQ(error_desc(qmp.execute("job-dismiss", json(R"({"id": "j1"})"))), "Job not found");
+
+    // The guest runs on, then goes back to the snapshot by a job.
+    qmp.execute("cont");
+    ASSERT_TRUE(wait_guest_finished(qmp));
+    qmp.execute("stop");
+    EXPECT_EQ(error_desc(qmp.execute("snapshot-load", json(R"({"job-id": "j2", "tag": "t1",
+        "vmstate": "n0", "devices": ["n0"]})"))), "");
+    EXPECT_EQ(job_statuses(qmp, "j2"), ok);
+    EXPECT_EQ(events_done(qmp), PAUSE_AFTER);
+
+    EXPECT_EQ(error_desc(qmp.execute("snapshot-load", json(R"({"job-id": "j3", "tag": "nosuch",
+        "vmstate": "n0", "devices": ["n0"]})"))), "");
+    EXPECT_EQ(job_statuses(qmp, "j3"), failed);
+    EXPECT_EQ(text(qmp.execute("query-jobs").get("return")->as_list()->front().get("error")),
+              "Snapshot 'nosuch' does not exist in one or more devices");
+    EXPECT_EQ(error_desc(qmp.execute("snapshot-save", json(R"({"job-id": "j4", "tag": "t",
+        "vmstate": "nosuch", "devices": []})"))), "");
+    EXPECT_EQ(job_statuses(qmp, "j4"), failed);
+    EXPECT_EQ(text(qmp.execute("query-jobs").get("return")->as_list()->front().get("error")),
+              "No block device node 'nosuch'");
+    EXPECT_EQ(error_desc(qmp.execute("snapshot-delete", json(R"({"job-id": "j5", "tag": "t1",
+        "devices": ["n0"]})"))), "");
+    EXPECT_EQ(job_statuses(qmp, "j5"), ok);
+
+    qmp.execute("cont");
+    ASSERT_TRUE(wait_guest_finished(qmp));
+    EXPECT_EQ(events_done(qmp), GUEST_EVENTS);
+    qmp.execute("quit");
+    vm.wait();
+    EXPECT_TRUE(image_is_clean());
+    EXPECT_EQ(qemu_img_list().find(" t1 "), std::string::npos);
+}
+
 TEST_F(Snapshot, HmpErrorsAreQemus)
 {
     ASSERT_EQ(shell("qemu-img snapshot -c diskonly " + m_image).status, 0);

@@ -127,6 +127,24 @@ public:
     Result<void> qmp_migrate_cancel() override { return finish("migrate_cancel"); }
     Result<void> qmp_getfd(const qapi::GetfdArgs &) override { return finish("getfd"); }
     Result<void> qmp_closefd(const qapi::ClosefdArgs &) override { return finish("closefd"); }
+    Result<void> qmp_snapshot_save(const qapi::SnapshotSaveArgs &) override
+    {
+        return finish("snapshot-save");
+    }
+    Result<void> qmp_snapshot_load(const qapi::SnapshotLoadArgs &) override
+    {
+        return finish("snapshot-load");
+    }
+    Result<void> qmp_snapshot_delete(const qapi::SnapshotDeleteArgs &) override
+    {
+        return finish("snapshot-delete");
+    }
+    Result<std::vector<qapi::JobInfo>> qmp_query_jobs() override
+    {
+        return answer<std::vector<qapi::JobInfo>>("query-jobs");
+    }
+    Result<void> qmp_job_dismiss(const qapi::JobDismissArgs &) override { return finish("job-dismiss"); }
+    Result<void> qmp_job_finalize(const qapi::JobFinalizeArgs &) override { return finish("job-finalize"); }
     Result<std::string> qmp_human_monitor_command(const qapi::HumanMonitorCommandArgs &) override
     {
         return answer<std::string>("human-monitor-command");
@@ -289,7 +307,7 @@ TEST(QmpDispatch, HandlerErrorIsPassedThroughWithItsClass)
 TEST(QmpTables, CommandNamesAreInSchemaOrder)
 {
     EXPECT_EQ(qapi::QMP_COMMAND_NAMES.front(), "qmp_capabilities");
-    EXPECT_EQ(qapi::QMP_COMMAND_NAMES.back(), "human-monitor-command");
+    EXPECT_EQ(qapi::QMP_COMMAND_NAMES.back(), "snapshot-delete");
 }
 
 class QmpCommandName : public testing::TestWithParam<std::string_view> {};
@@ -324,8 +342,8 @@ TEST(QmpTables, CommandInfoCarriesAllowPreconfig)
 TEST(QmpTables, EventNamesAreInSchemaOrder)
 {
     EXPECT_EQ(qapi::QAPI_EVENT_NAMES,
-              (std::array<std::string_view, 5> { "SHUTDOWN", "STOP", "RESUME", "MIGRATION",
-                                                 "MIGRATION_PASS" }));
+              (std::array<std::string_view, 6> { "SHUTDOWN", "STOP", "RESUME", "MIGRATION",
+                                                 "MIGRATION_PASS", "JOB_STATUS_CHANGE" }));
 }
 
 // ---------------------------------------------------------------------------

@@ -483,7 +483,9 @@ class SeoibSchemaTest(unittest.TestCase):
             'query-kvm', 'query-seoib', 'query-migrate',
             'migrate-set-parameters', 'query-migrate-parameters', 'migrate',
             'migrate-incoming', 'migrate_cancel', 'getfd', 'closefd',
-            'human-monitor-command'])
+            'human-monitor-command', 'job-dismiss',
+            'job-finalize', 'query-jobs', 'snapshot-save', 'snapshot-load',
+            'snapshot-delete'])
 
     def test_seoib_policy_has_the_four_policies(self):
         values = self.schema.definitions['SeoibPolicy'].values
