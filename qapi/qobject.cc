@@ -164,4 +164,21 @@ bool operator==(const QObject &a, const QObject &b)
     return a.m_value == b.m_value;
 }
 
+std::optional<std::string> scalar_text(const QObject &value)
+{
+    if (const std::string *s = value.as_string()) {
+        return *s;
+    }
+    if (auto b = value.as_bool()) {
+        return std::string(*b ? "true" : "false");
+    }
+    if (auto u = value.as_uint()) {
+        return std::to_string(*u);
+    }
+    if (auto i = value.as_int()) {
+        return std::to_string(*i);
+    }
+    return std::nullopt;
+}
+
 } // namespace qapi

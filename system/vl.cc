@@ -493,23 +493,6 @@ void print_usage()
         SEOIB_VERSION);
 }
 
-std::string format_default(const qapi::QObject &v)
-{
-    if (const std::string *s = v.as_string()) {
-        return *s;
-    }
-    if (auto b = v.as_bool()) {
-        return *b ? "true" : "false";
-    }
-    if (auto u = v.as_uint()) {
-        return std::to_string(*u);
-    }
-    if (auto i = v.as_int()) {
-        return std::to_string(*i);
-    }
-    return "";
-}
-
 /// QEMU's qdev_device_help() layout: "  name=<type>", padded to 24 columns,
 /// " - description", " (default: value)".
 void print_class_properties(const qom::ObjectClass &klass,
@@ -532,7 +515,7 @@ void print_class_properties(const qom::ObjectClass &klass,
         line += " - " + p->description();
         if (p->default_value()) {
             line += fmt::format(" (default: {})",
-                                format_default(*p->default_value()));
+                                qapi::scalar_text(*p->default_value()).value_or(""));
         }
         fmt::print("{}\n", line);
     }

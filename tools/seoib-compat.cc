@@ -68,19 +68,7 @@ int fail(const std::string &message)
 
 std::string format_qobject(const qapi::QObject &v)
 {
-    if (const std::string *s = v.as_string()) {
-        return *s;
-    }
-    if (auto b = v.as_bool()) {
-        return *b ? "true" : "false";
-    }
-    if (auto u = v.as_uint()) {
-        return std::to_string(*u);
-    }
-    if (auto i = v.as_int()) {
-        return std::to_string(*i);
-    }
-    return qapi::to_json(v);
+    return qapi::scalar_text(v).value_or(qapi::to_json(v));
 }
 
 /// Values as QEMU's script compares them: on/yes/true are one value, and

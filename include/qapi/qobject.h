@@ -116,4 +116,8 @@ private:
         m_value;
 };
 
+/// A scalar as a user reads it: the string itself, "true"/"false", the
+/// number in decimal; nullopt for null, lists and dicts.
+std::optional<std::string> scalar_text(const QObject &value);
+
 } // namespace qapi

@@ -15,47 +15,21 @@ the seoib/QEMU ratios; says why when something cannot be measured.
 
     migration-bench.py [SEOIB_VM] [RUNS]
 """
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmp_client import Qmp  # noqa: E402
+
 SEOIB = sys.argv[1] if len(sys.argv) > 1 else "build/system/seoib-vm"
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 QEMU = "qemu-system-x86_64"
 KVM = os.access("/dev/kvm", os.W_OK)
-
-
-class Qmp:
-    def __init__(self, path):
-        for _ in range(400):
-            try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(path)
-                break
-            except OSError:
-                time.sleep(0.025)
-        else:
-            raise RuntimeError(f"no QMP socket at {path}")
-        self.file = self.sock.makefile("rw")
-        json.loads(self.file.readline())
-        self.cmd("qmp_capabilities")
-
-    def cmd(self, name, **args):
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.file.write(json.dumps(msg) + "\n")
-        self.file.flush()
-        while True:
-            reply = json.loads(self.file.readline())
-            if "event" not in reply:
-                return reply
 
 
 def vm_args(kind, ram_mib, qmp=None, incoming=None, stopped=False):

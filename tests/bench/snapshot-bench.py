@@ -9,15 +9,16 @@ seoib/QEMU ratios.
 
     snapshot-bench.py [SEOIB_VM] [RUNS]
 """
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmp_client import Qmp  # noqa: E402
 
 SEOIB = sys.argv[1] if len(sys.argv) > 1 else "build/system/seoib-vm"
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -26,34 +27,8 @@ KVM = os.access("/dev/kvm", os.W_OK)
 RAM_MIB = 256
 
 
-class Qmp:
-    def __init__(self, path):
-        for _ in range(400):
-            try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(path)
-                break
-            except OSError:
-                time.sleep(0.025)
-        else:
-            raise RuntimeError(f"no QMP socket at {path}")
-        self.file = self.sock.makefile("rw")
-        json.loads(self.file.readline())
-        self.cmd("qmp_capabilities")
-
-    def cmd(self, name, **args):
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.file.write(json.dumps(msg) + "\n")
-        self.file.flush()
-        while True:
-            reply = json.loads(self.file.readline())
-            if "event" not in reply:
-                return reply
-
-    def hmp(self, line):
-        return self.cmd("human-monitor-command", **{"command-line": line})["return"]
+def hmp(q, line):
+    return q.cmd("human-monitor-command", **{"command-line": line})["return"]
 
 
 def once(kind):
@@ -80,12 +55,12 @@ def once(kind):
                     break
                 time.sleep(0.005)
         t0 = time.perf_counter()
-        out = q.hmp("savevm s1")
+        out = hmp(q, "savevm s1")
         t1 = time.perf_counter()
         if out:
             print(f"snapshot-bench: {kind} savevm: {out.strip()}")
             return None
-        out = q.hmp("loadvm s1")
+        out = hmp(q, "loadvm s1")
         t2 = time.perf_counter()
         if out:
             print(f"snapshot-bench: {kind} loadvm: {out.strip()}")
