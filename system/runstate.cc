@@ -1017,6 +1017,13 @@ int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl)
                            r.error().message());
                 return 1;
             }
+            if (cl.qmp.empty() && cl.start_stopped) {
+                // With no monitor nobody could continue the VM.
+                fmt::print("{}: machine {} loaded from snapshot '{}'; stopped (-S)\n",
+                           PROGRAM_NAME, vm.machine().machine_class().machine_name,
+                           cl.loadvm->first);
+                return 0;
+            }
         }
         if (!cl.start_stopped) {
             MUST(phase.cont());

@@ -211,6 +211,20 @@ TEST_F(Snapshot, LoadvmAtStartUpContinuesTheGuest)
     EXPECT_TRUE(image_is_clean());
 }
 
+TEST_F(Snapshot, LoadvmWithoutMonitorUnderDashSEndsAfterTheLoad)
+{
+    take_snapshot("s1");
+    std::vector<std::string> args = { "-nodefaults", "-display", "none", "-M", "q35", "-accel",
+                                      std::string(qmp_test::MODEL_ACCEL), "-S", "-loadvm", "s1" };
+    auto d = drive();
+    args.insert(args.end(), d.begin(), d.end());
+
+    qmp_test::ExitResult r = qmp_test::run_vm_to_exit(args);
+
+    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.stderr_text;
+    EXPECT_TRUE(image_is_clean());
+}
+
 TEST_F(Snapshot, LoadvmAtStartUpAdoptsTheSnapshotsPolicy)
 {
     // Taken with quirked; an auto VM on the same machine type would
