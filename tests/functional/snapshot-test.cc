@@ -92,18 +92,21 @@ protected:
         ::rmdir(m_dir.c_str());
     }
 
-    std::vector<std::string> drive() const
+    /// The image as -drive, then `more` arguments.
+    std::vector<std::string> drive(std::vector<std::string> more = {}) const
     {
-        return { "-drive", "if=none,file=" + m_image + ",format=qcow2,id=disk0" };
+        std::vector<std::string> args = { "-drive",
+                                          "if=none,file=" + m_image + ",format=qcow2,id=disk0" };
+        args.insert(args.end(), more.begin(), more.end());
+        return args;
     }
 
     /// A VM paused after PAUSE_AFTER events, with `extra` arguments.
     qmp_test::VmProcess paused_vm(std::vector<std::string> extra = {},
                                   std::string accel = std::string(qmp_test::MODEL_ACCEL)) const
     {
-        std::vector<std::string> args = drive();
-        args.insert(args.end(), { "-global",
-                                  "seoib-testdev.x-pause-after=" + std::to_string(PAUSE_AFTER) });
+        std::vector<std::string> args =
+            drive({ "-global", "seoib-testdev.x-pause-after=" + std::to_string(PAUSE_AFTER) });
         args.insert(args.end(), extra.begin(), extra.end());
         return qmp_test::VmProcess({ .accel = accel, .start_stopped = true, .extra_args = args });
     }
@@ -196,11 +199,7 @@ TEST_F(Snapshot, LoadvmAtStartUpContinuesTheGuest)
     take_snapshot("s1");
 
     qmp_test::VmProcess vm({ .start_stopped = false,
-                             .extra_args = [&] {
-                                 auto a = drive();
-                                 a.insert(a.end(), { "-loadvm", "s1" });
-                                 return a;
-                             }() });
+                             .extra_args = drive({ "-loadvm", "s1" }) });
     qmp_test::QmpClient qmp = vm.connect();
     qmp.negotiate();
     ASSERT_TRUE(wait_guest_finished(qmp));
@@ -214,10 +213,9 @@ TEST_F(Snapshot, LoadvmAtStartUpContinuesTheGuest)
 TEST_F(Snapshot, LoadvmWithoutMonitorUnderDashSEndsAfterTheLoad)
 {
     take_snapshot("s1");
-    std::vector<std::string> args = { "-nodefaults", "-display", "none", "-M", "q35", "-accel",
-                                      std::string(qmp_test::MODEL_ACCEL), "-S", "-loadvm", "s1" };
-    auto d = drive();
-    args.insert(args.end(), d.begin(), d.end());
+    std::vector<std::string> args = drive({ "-nodefaults", "-display", "none", "-M", "q35",
+                                            "-accel", std::string(qmp_test::MODEL_ACCEL), "-S",
+                                            "-loadvm", "s1" });
 
     qmp_test::ExitResult r = qmp_test::run_vm_to_exit(args);
 
@@ -232,11 +230,7 @@ TEST_F(Snapshot, LoadvmAtStartUpAdoptsTheSnapshotsPolicy)
     take_snapshot("quirked", { "-accel", "kvm,kernel=model,kernel-irqchip=split,seoib-policy=quirked" });
 
     qmp_test::VmProcess vm({ .start_stopped = true,
-                             .extra_args = [&] {
-                                 auto a = drive();
-                                 a.insert(a.end(), { "-loadvm", "quirked" });
-                                 return a;
-                             }() });
+                             .extra_args = drive({ "-loadvm", "quirked" }) });
     qmp_test::QmpClient qmp = vm.connect();
     qmp.negotiate();
 
@@ -267,12 +261,8 @@ TEST_F(Snapshot, LoadvmOfAnotherPolicyIsRefusedAndTheVmKeepsRunning)
     for (const Case &c : cases) {
         SCOPED_TRACE(c.accel + " loadvm " + c.tag);
         qmp_test::VmProcess vm({ .start_stopped = true,
-                                 .extra_args = [&] {
-                                     auto a = drive();
-                                     a.insert(a.end(), { "-accel", c.accel, "-global",
-                                                         "seoib-testdev.x-pause-after=3" });
-                                     return a;
-                                 }() });
+                                 .extra_args = drive({ "-accel", c.accel, "-global",
+                                                       "seoib-testdev.x-pause-after=3" }) });
         qmp_test::QmpClient qmp = vm.connect();
         qmp.negotiate();
         qmp.execute("cont");
