@@ -372,13 +372,15 @@ parse_command_line(std::span<const std::string_view> args)
                 cl.trace_help = true;
                 continue;
             }
-            static constexpr std::string_view keys[] = { "enable", "events" };
+            static constexpr std::string_view keys[] = { "enable", "events", "file" };
             TRY(at(where, qemu_opts_validate(opts, keys)));
             for (const QemuOpt &o : opts.opts) {
                 if (o.name == "enable" && o.value == "help") {
                     cl.trace_help = true;
                 } else if (o.name == "enable") {
                     cl.trace_patterns.emplace_back(o.value, where);
+                } else if (o.name == "file") {
+                    cl.trace_file.emplace(o.value, where);
                 } else {
                     std::ifstream file(o.value);
                     if (!file) {
@@ -1017,6 +1019,20 @@ int vm_main(std::span<const std::string_view> args)
 
     for (const std::string &warning : cl.warnings) {
         fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, warning);
+    }
+    if (cl.trace_file) {
+        // QEMU's log backend writes to -trace file=PATH instead of stderr.
+        std::FILE *f = std::fopen(cl.trace_file->first.c_str(), "w");
+        if (f == nullptr) {
+            report_error(at(cl.trace_file->second,
+                            qapi::Error::from_errno(errno, fmt::format("could not open trace file '{}'",
+                                                                       cl.trace_file->first))));
+            return 1;
+        }
+        trace::set_sink([f](std::string_view line) {
+            std::fwrite(line.data(), 1, line.size(), f);
+            std::fflush(f);
+        });
     }
     for (const auto &[pattern, where] : cl.trace_patterns) {
         if (trace::enable_events(pattern) == 0) {

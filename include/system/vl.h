@@ -61,6 +61,8 @@ struct CommandLine {
     std::vector<std::pair<QemuOpts, OptionText>> devices;
     std::optional<std::pair<QemuOpts, OptionText>> smp;
     std::vector<std::pair<std::string, OptionText>> trace_patterns;
+    /// -trace file=PATH: where trace lines go instead of stderr.
+    std::optional<std::pair<std::string, OptionText>> trace_file;
     std::vector<std::pair<QemuOpts, OptionText>> qmp;
     std::optional<std::pair<std::string, OptionText>> incoming;
     std::optional<std::pair<std::string, OptionText>> loadvm;
