@@ -1005,18 +1005,15 @@ seoib_error *seoib_decide_snapshot_load(seoib_context *ctx,
         if (!input) {
             return from_qapi(input.error());
         }
-        // A snapshot's policy is adopted whatever seoib-policy says
-        // (design §4.5): decide as auto does on an incoming stream.
-        input.value().requested = SeoibPolicy::Auto;
-        auto d = accel::kvm::seoib_policy_decide_incoming(input.value(), src.value());
+        // The rule seoib-vm's loadvm applies (seoib-policy.h).
+        auto d = accel::kvm::seoib_policy_decide_snapshot_load(input.value(), src.value(),
+                                                                vm_flags);
         if (!d) {
             return from_qapi(d.error());
         }
-        seoib_decision *dec = make_decision(d.release_value(), input.value());
-        dec->action = accel::kvm::x2apic_api_flags_reachable(vm_flags,
-                                                             dec->d.flags)
-                          ? SEOIB_INCOMING_ADOPT
-                          : SEOIB_INCOMING_REBUILD;
+        const bool rebuild = d.value().rebuild;
+        seoib_decision *dec = make_decision(std::move(d.value().decision), input.value());
+        dec->action = rebuild ? SEOIB_INCOMING_REBUILD : SEOIB_INCOMING_ADOPT;
         *out = dec;
         return nullptr;
     });

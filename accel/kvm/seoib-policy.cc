@@ -117,6 +117,24 @@ bool x2apic_api_flags_reachable(uint64_t vm_flags, uint64_t needed)
     return !(vm_flags & seoib) || (needed & seoib);
 }
 
+qapi::Result<SnapshotLoadDecision>
+seoib_policy_decide_snapshot_load(const SeoibPolicyInput &vm,
+                                  std::optional<SeoibPolicy> snapshot, uint64_t vm_flags)
+{
+    const SeoibPolicy taken = snapshot.value_or(SeoibPolicy::Quirked);
+    if (vm.requested != SeoibPolicy::Auto && vm.requested != taken) {
+        return qapi::Error(fmt::format(
+            "the snapshot's guest ran with seoib-policy={} but this VM has "
+            "seoib-policy={}; loading it would change the APIC its guest sees: "
+            "start seoib-vm with seoib-policy={} or auto to load it",
+            qapi::enum_name(taken), qapi::enum_name(vm.requested), qapi::enum_name(taken)));
+    }
+    SnapshotLoadDecision out;
+    out.decision = TRY(seoib_policy_decide_incoming(vm, snapshot));
+    out.rebuild = !x2apic_api_flags_reachable(vm_flags, out.decision.flags);
+    return out;
+}
+
 std::string x2apic_api_flag_names(uint64_t flags)
 {
     static constexpr std::pair<uint64_t, std::string_view> names[] = {

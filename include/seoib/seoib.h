@@ -369,11 +369,13 @@ SEOIB_EXPORT seoib_error *seoib_decide_incoming(seoib_context *ctx,
                                                 seoib_policy source,
                                                 seoib_decision **out);
 /* A runtime snapshot load (loadvm, snapshot-load): the snapshot's policy
- * is adopted whatever seoib-policy says; `vm_flags` are the
- * KVM_CAP_X2APIC_API flags already set on the running VM fd.  *out's
- * action is ADOPT when that fd can take the snapshot's flags, REBUILD when
- * it cannot (KVM's flags never return to quirked); an error when this
- * host cannot run the snapshot at all. */
+ * is adopted when `in`'s seoib-policy is auto or the snapshot's; any other
+ * explicit policy is an error naming both (refuse: the VM stays as it
+ * is).  `vm_flags` are the KVM_CAP_X2APIC_API flags already set on the
+ * running VM fd.  *out's action is ADOPT when that fd can take the
+ * snapshot's flags (KVM_ENABLE_CAP with *out's flags), REBUILD when it
+ * cannot (KVM's flags never return to quirked: build a new KVM VM with
+ * them); an error when this host cannot run the snapshot at all. */
 SEOIB_EXPORT seoib_error *seoib_decide_snapshot_load(
     seoib_context *ctx, const seoib_policy_input *in, bool has_section,
     seoib_policy source, uint64_t vm_flags, seoib_decision **out);

@@ -215,12 +215,28 @@ static void check_migration(seoib_context *ctx, const seoib_policy_input *in,
     if (seoib_decision_flags(d) &
         (SEOIB_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST |
          SEOIB_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST)) {
-        err = seoib_decide_snapshot_load(ctx, in, false, SEOIB_POLICY_QUIRKED,
+        /* An auto VM adopts the quirked snapshot on a new KVM VM. */
+        dst.requested = SEOIB_POLICY_AUTO;
+        dst.explicit_request = false;
+        err = seoib_decide_snapshot_load(ctx, &dst, false, SEOIB_POLICY_QUIRKED,
                                          seoib_decision_flags(d), &inc);
         CHECK(err == NULL && seoib_decision_action(inc) == SEOIB_INCOMING_REBUILD &&
                   seoib_decision_effective(inc) == SEOIB_POLICY_QUIRKED,
               "%s: quirked snapshot on a VM with %s set: %s", args,
               seoib_policy_name(eff), err ? seoib_error_message(err) : "adopted");
+        seoib_decision_free(inc);
+        seoib_error_free(err);
+        /* One started with its policy explicit refuses it, naming both. */
+        inc = NULL;
+        dst.requested = eff;
+        dst.explicit_request = true;
+        err = seoib_decide_snapshot_load(ctx, &dst, false, SEOIB_POLICY_QUIRKED,
+                                         seoib_decision_flags(d), &inc);
+        CHECK(err != NULL && inc == NULL &&
+                  strstr(seoib_error_message(err), "seoib-policy=quirked") != NULL &&
+                  strstr(seoib_error_message(err), seoib_policy_name(eff)) != NULL,
+              "%s: quirked snapshot on an explicit %s VM: %s", args,
+              seoib_policy_name(eff), err ? seoib_error_message(err) : "taken");
         seoib_decision_free(inc);
         seoib_error_free(err);
     }

@@ -98,6 +98,34 @@ seoib_policy_decide_incoming(const SeoibPolicyInput &destination,
  */
 bool x2apic_api_flags_reachable(uint64_t vm_flags, uint64_t needed);
 
+/// What a runtime snapshot load does with the snapshot's policy.
+struct SnapshotLoadDecision {
+    SeoibPolicyDecision decision;
+    /// The running KVM VM cannot take decision.flags: build a fresh one.
+    bool rebuild { false };
+};
+
+/*
+ * The one rule for a snapshot loaded into a running VM (loadvm,
+ * snapshot-load), used by seoib-vm and the C API alike:
+ *
+ *   VM seoib-policy            result
+ *   auto (set or defaulted)    the snapshot's policy is adopted
+ *   the snapshot's policy      adopted
+ *   any other                  error naming both; the VM is untouched
+ *
+ * then the snapshot's policy must hold on this VM's kernel, irqchip and
+ * IOAPIC, as for an incoming stream (seoib_policy_decide_incoming).  The
+ * decision needs a fresh KVM VM when the running one's flags `vm_flags`
+ * cannot reach its flags (x2apic_api_flags_reachable): a quirked snapshot
+ * on a VM whose SEOIB flag is set.  Respected and not-advertised switch on
+ * the running VM fd.
+ */
+qapi::Result<SnapshotLoadDecision>
+seoib_policy_decide_snapshot_load(const SeoibPolicyInput &vm,
+                                  std::optional<qapi::SeoibPolicy> snapshot,
+                                  uint64_t vm_flags);
+
 /// "ENABLE_SUPPRESS_EOI_BROADCAST|USE_32BIT_IDS"-style names of flags, or
 /// "none".
 std::string x2apic_api_flag_names(uint64_t flags);
