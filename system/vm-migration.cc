@@ -286,20 +286,24 @@ qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f, Loa
     if (sections->seoib().loaded) {
         source = seoib_policy_from_stream(sections->seoib().policy);
     }
-    if (into == LoadInto::Incoming) {
-        TRY(sections->kvm().apply_incoming_policy(source));
-    } else {
-        TRY(sections->kvm().check_loaded_policy(source));
-    }
-    // QEMU's cpu_synchronize_all_post_init().
+    std::vector<KVMAccel::LoadedVcpu> vcpus;
     for (const auto &cpu : sections->machine().cpus()) {
         if (!cpu->take_loaded_env()) {
             return qapi::Error::format("the stream has no state for CPU {}", cpu->cpu_index());
         }
-        auto put = sections->kvm().put_vcpu_state(*cpu, cpu->migrated_env());
-        if (!put) {
-            return put.release_error().prepend(
-                fmt::format("CPU {}: ", cpu->cpu_index()));
+        vcpus.push_back({ cpu.get(), &cpu->migrated_env() });
+    }
+    if (into == LoadInto::RunningVm) {
+        // The snapshot's policy, on this KVM VM or on a new one.
+        TRY(sections->kvm().load_into_running_vm(source, vcpus));
+    } else {
+        TRY(sections->kvm().apply_incoming_policy(source));
+        // QEMU's cpu_synchronize_all_post_init().
+        for (const KVMAccel::LoadedVcpu &v : vcpus) {
+            auto put = sections->kvm().put_vcpu_state(*v.cpu, *v.state);
+            if (!put) {
+                return put.release_error().prepend(fmt::format("CPU {}: ", v.cpu->cpu_index()));
+            }
         }
     }
     const auto &names = loaded.sections;

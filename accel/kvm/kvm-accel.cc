@@ -142,17 +142,23 @@ qapi::Result<void> KVMAccel::open_backend()
     }
     m_x2apic_api_system = static_cast<uint64_t>(
         TRY(m_system->check_extension(Cap::X2apicApi)));
-    m_vm = TRY(m_system->create_vm());
+    m_vm = std::make_unique<ReplaceableVm>(TRY(m_system->create_vm()));
     return {};
 }
 
-qapi::Result<void> KVMAccel::create_irqchip()
+void KVMAccel::set_fault_injector(std::shared_ptr<FaultInjector> injector)
+{
+    assert(m_system);
+    m_system = std::make_unique<FaultInjectingSystem>(std::move(m_system), std::move(injector));
+}
+
+qapi::Result<uint64_t> KVMAccel::create_irqchip(Vm &vm) const
 {
     switch (m_irqchip) {
     case qapi::OnOffSplit::Off:
         break;
     case qapi::OnOffSplit::On: {
-        qapi::Result<void> r = m_vm->create_irqchip();
+        qapi::Result<void> r = vm.create_irqchip();
         trace_kvm_create_irqchip(r.has_value() ? 0 : r.error().os_errno());
         if (!r) {
             return r.release_error().prepend("Could not create the in-kernel "
@@ -161,13 +167,13 @@ qapi::Result<void> KVMAccel::create_irqchip()
         break;
     }
     case qapi::OnOffSplit::Split: {
-        if (TRY(m_vm->check_extension(Cap::SplitIrqchip)) <= 0) {
+        if (TRY(vm.check_extension(Cap::SplitIrqchip)) <= 0) {
             return qapi::Error("Split IRQ chip mode not supported.");
         }
         // 24 reserved pins: GSIs 0-23 are the userspace IOAPIC's, and
         // their level MSI routes decide which EOIs exit (kvm-facts §2.4).
         qapi::Result<void> r =
-            m_vm->enable_cap(Cap::SplitIrqchip, { 24, 0, 0, 0 });
+            vm.enable_cap(Cap::SplitIrqchip, { 24, 0, 0, 0 });
         trace_kvm_enable_cap(static_cast<uint32_t>(Cap::SplitIrqchip), 24,
                              r.has_value() ? 0 : -r.error().os_errno());
         if (!r) {
@@ -178,9 +184,7 @@ qapi::Result<void> KVMAccel::create_irqchip()
     }
     }
     // Asked after split is enabled: before, the VM fd masks ENABLE.
-    m_x2apic_api_vm =
-        static_cast<uint64_t>(TRY(m_vm->check_extension(Cap::X2apicApi)));
-    return {};
+    return static_cast<uint64_t>(TRY(vm.check_extension(Cap::X2apicApi)));
 }
 
 qapi::Result<void> KVMAccel::do_init_machine(hw::MachineState &machine)
@@ -192,7 +196,7 @@ qapi::Result<void> KVMAccel::do_init_machine(hw::MachineState &machine)
             ? qapi::OnOffSplit::Split
             : qapi::OnOffSplit::On);
     TRY(open_backend());
-    TRY(create_irqchip());
+    m_x2apic_api_vm = TRY(create_irqchip(*m_vm));
     return {};
 }
 
@@ -216,7 +220,7 @@ qapi::Result<void> KVMAccel::prepare_vcpus(const VcpuPlan &plan)
         SeoibPolicyInput ids_only = in;
         ids_only.requested = qapi::SeoibPolicy::Quirked;
         SeoibPolicyDecision waiting = TRY(seoib_policy_decide(ids_only));
-        TRY(enable_x2apic_api(waiting.flags));
+        TRY(enable_x2apic_api(*m_vm, waiting.flags));
         m_policy_pending = true;
         trace_kvm_seoib_policy(qapi::enum_name(m_seoib_policy).data(), "pending",
                                waiting.flags);
@@ -231,7 +235,7 @@ qapi::Result<void> KVMAccel::prepare_vcpus(const VcpuPlan &plan)
 
     // The flags must be in place before KVM_SET_CPUID2: that is where KVM
     // computes the LVR the guest will read (kvm-facts §2.1).
-    TRY(enable_x2apic_api(decision.flags));
+    TRY(enable_x2apic_api(*m_vm, decision.flags));
     trace_kvm_seoib_policy(qapi::enum_name(m_seoib_policy).data(),
                            qapi::enum_name(decision.effective).data(),
                            decision.flags);
@@ -240,12 +244,12 @@ qapi::Result<void> KVMAccel::prepare_vcpus(const VcpuPlan &plan)
     return {};
 }
 
-qapi::Result<void> KVMAccel::enable_x2apic_api(uint64_t flags)
+qapi::Result<void> KVMAccel::enable_x2apic_api(Vm &vm, uint64_t flags)
 {
     if (flags == 0) {
         return {};
     }
-    qapi::Result<void> r = m_vm->enable_cap(Cap::X2apicApi, { flags, 0, 0, 0 });
+    qapi::Result<void> r = vm.enable_cap(Cap::X2apicApi, { flags, 0, 0, 0 });
     trace_kvm_enable_cap(static_cast<uint32_t>(Cap::X2apicApi), flags,
                          r.has_value() ? 0 : -r.error().os_errno());
     if (!r) {
@@ -262,7 +266,7 @@ qapi::Result<void> KVMAccel::apply_incoming_policy(std::optional<qapi::SeoibPoli
                            "started with -incoming takes the source's");
     }
     SeoibPolicyDecision decision = TRY(seoib_policy_decide_incoming(m_policy_input, source));
-    TRY(enable_x2apic_api(decision.flags & ~m_seoib->flags));
+    TRY(enable_x2apic_api(*m_vm, decision.flags & ~m_seoib->flags));
     trace_kvm_seoib_policy(qapi::enum_name(m_seoib_policy).data(),
                            qapi::enum_name(decision.effective).data(), decision.flags);
     m_seoib = std::move(decision);
@@ -271,21 +275,109 @@ qapi::Result<void> KVMAccel::apply_incoming_policy(std::optional<qapi::SeoibPoli
     return {};
 }
 
-qapi::Result<void>
-KVMAccel::check_loaded_policy(std::optional<qapi::SeoibPolicy> source) const
+qapi::Result<void> KVMAccel::load_into_running_vm(std::optional<qapi::SeoibPolicy> source,
+                                                  std::span<const LoadedVcpu> vcpus)
 {
     if (m_policy_pending) {
         return qapi::Error("the SEOIB policy of this VM is not decided yet");
     }
-    SeoibPolicyDecision decision = TRY(seoib_policy_decide_incoming(m_policy_input, source));
-    const qapi::SeoibPolicy running = m_seoib ? m_seoib->effective : qapi::SeoibPolicy::Quirked;
-    if (decision.effective != running) {
-        return qapi::Error::format(
-            "the snapshot's guest ran with seoib-policy={} and this VM runs with "
-            "seoib-policy={}; loading it needs a new KVM VM, which this build does not "
-            "build yet: start seoib-vm with -loadvm instead",
-            qapi::enum_name(decision.effective), qapi::enum_name(running));
+    const uint64_t vm_flags = m_seoib ? m_seoib->flags : 0;
+    SnapshotLoadDecision d =
+        TRY(seoib_policy_decide_snapshot_load(m_policy_input, source, vm_flags));
+    if (vcpus.size() != m_vcpus.size()) {
+        return qapi::Error::format("the stream has the state of {} vCPUs; this VM has {}",
+                                   vcpus.size(), m_vcpus.size());
     }
+    for (const LoadedVcpu &v : vcpus) {
+        if (v.cpu == nullptr || v.state == nullptr || find_vcpu(*v.cpu) == nullptr) {
+            return qapi::Error("a loaded vCPU state has no KVM vCPU of this VM");
+        }
+    }
+    if (d.rebuild) {
+        return rebuild_vm(d.decision, vcpus);
+    }
+    // The VM fd takes the flags: respected and not-advertised switch on it,
+    // and a quirked VM leaves quirked (kvm-facts 1.4).  KVM_SET_LAPIC below
+    // then recomputes each LVR from them.
+    if (d.decision.flags != vm_flags) {
+        TRY(enable_x2apic_api(*m_vm, d.decision.flags));
+        trace_kvm_seoib_policy(qapi::enum_name(m_seoib_policy).data(),
+                               qapi::enum_name(d.decision.effective).data(), d.decision.flags);
+        m_seoib = d.decision;
+    }
+    for (const LoadedVcpu &v : vcpus) {
+        auto put = put_vcpu_state(*v.cpu, *v.state);
+        if (!put) {
+            return put.release_error().prepend(fmt::format("CPU {}: ", v.cpu->cpu_index()));
+        }
+    }
+    return {};
+}
+
+qapi::Result<void> KVMAccel::rebuild_vm(const SeoibPolicyDecision &decision,
+                                        std::span<const LoadedVcpu> vcpus)
+{
+    auto failed = [](qapi::Error e) -> qapi::Error {
+        return std::move(e).prepend("Could not build a new KVM VM for the snapshot's SEOIB policy "
+                         "(the running VM is unchanged): ");
+    };
+    // The new VM and its vCPUs live here until they are swapped in; on any
+    // error they are destroyed (vCPUs first) and nothing else changed.
+    struct Fresh {
+        std::unique_ptr<Vm> vm;
+        std::vector<std::unique_ptr<Vcpu>> vcpus;
+        std::vector<std::optional<uint32_t>> lvrs;
+        ~Fresh() { vcpus.clear(); }
+    } fresh;
+    auto build = [&]() -> qapi::Result<uint64_t> {
+        fresh.vm = TRY(m_system->create_vm());
+        const uint64_t x2apic_api = TRY(create_irqchip(*fresh.vm));
+        TRY(enable_x2apic_api(*fresh.vm, decision.flags));
+        TRY(m_vm->copy_configuration_to(*fresh.vm));
+        for (const auto &state : m_vcpus) {
+            const hw::CPUState &cpu = *state->cpu();
+            const auto *arch = dynamic_cast<const KVMArchCPU *>(&cpu);
+            const KvmVcpuState *loaded = nullptr;
+            for (const LoadedVcpu &v : vcpus) {
+                loaded = v.cpu == &cpu ? v.state : loaded;
+            }
+            if (arch == nullptr || loaded == nullptr) {
+                return qapi::Error::format("CPU {} has no loaded state", cpu.cpu_index());
+            }
+            std::unique_ptr<Vcpu> vcpu = TRY(fresh.vm->create_vcpu(state->vcpu->id()));
+            TRY(vcpu->set_cpuid(arch->kvm_cpuid(m_supported_cpuid)));
+            auto lvr = put_state(*vcpu, *loaded);
+            if (!lvr) {
+                return lvr.release_error().prepend(fmt::format("CPU {}: ", cpu.cpu_index()));
+            }
+            fresh.vcpus.push_back(std::move(vcpu));
+            fresh.lvrs.push_back(lvr.value());
+        }
+        return x2apic_api;
+    };
+    qapi::Result<uint64_t> built = build();
+    if (!built) {
+        return failed(built.release_error());
+    }
+
+    // Every step succeeded: the swap cannot fail.  The old vCPU fds close
+    // before the old VM fd, as the backends require.
+    std::vector<std::unique_ptr<Vcpu>> old_vcpus;
+    for (size_t i = 0; i < m_vcpus.size(); i++) {
+        old_vcpus.push_back(m_vcpus[i]->vcpu->replace(std::move(fresh.vcpus[i])));
+        m_vcpus[i]->lvr = fresh.lvrs[i];
+        if (fresh.lvrs[i]) {
+            trace_kvm_vcpu_lvr(m_vcpus[i]->cpu()->cpu_index(), *fresh.lvrs[i]);
+        }
+    }
+    std::unique_ptr<Vm> old_vm = m_vm->replace(std::move(fresh.vm));
+    old_vcpus.clear();
+    old_vm.reset();
+    m_x2apic_api_vm = built.value();
+    m_seoib = decision;
+    m_vm_rebuilds++;
+    trace_kvm_vm_rebuilt(qapi::enum_name(decision.effective).data(), decision.flags,
+                         static_cast<unsigned>(m_vcpus.size()));
     return {};
 }
 
@@ -318,14 +410,23 @@ qapi::Result<void> KVMAccel::put_vcpu_state(const hw::CPUState &cpu,
     if (state == nullptr) {
         return qapi::Error::format("CPU {} has no KVM vCPU", cpu.cpu_index());
     }
-    const bool lapic = m_irqchip != qapi::OnOffSplit::Off;
-    TRY(kvm_put_vcpu_state(*state->vcpu, vcpu_state, lapic));
-    if (lapic) {
-        // KVM_SET_LAPIC recomputed the LVR from the flags now in force.
-        state->lvr = TRY(state->vcpu->get_lapic()).reg(APIC_LVR);
+    state->lvr = TRY(put_state(*state->vcpu, vcpu_state));
+    if (state->lvr) {
         trace_kvm_vcpu_lvr(cpu.cpu_index(), *state->lvr);
     }
     return {};
+}
+
+qapi::Result<std::optional<uint32_t>> KVMAccel::put_state(Vcpu &vcpu,
+                                                          const KvmVcpuState &state) const
+{
+    const bool lapic = m_irqchip != qapi::OnOffSplit::Off;
+    TRY(kvm_put_vcpu_state(vcpu, state, lapic));
+    if (!lapic) {
+        return std::optional<uint32_t>();
+    }
+    // KVM_SET_LAPIC recomputed the LVR from the flags now in force.
+    return std::optional<uint32_t>(TRY(vcpu.get_lapic()).reg(APIC_LVR));
 }
 
 qapi::Result<hw::AccelCPUState *> KVMAccel::init_vcpu(hw::CPUState &cpu)
@@ -348,7 +449,8 @@ qapi::Result<hw::AccelCPUState *> KVMAccel::init_vcpu(hw::CPUState &cpu)
     }
     trace_kvm_init_vcpu(cpu.cpu_index(), arch_id);
     auto state = std::make_unique<KVMCPUState>(cpu, *this);
-    state->vcpu = TRY(m_vm->create_vcpu(static_cast<uint32_t>(arch_id)));
+    state->vcpu = std::make_unique<ReplaceableVcpu>(
+        TRY(m_vm->create_vcpu(static_cast<uint32_t>(arch_id))));
     TRY(state->vcpu->set_cpuid(arch->kvm_cpuid(m_supported_cpuid)));
     // Without an in-kernel LAPIC there is no LVR to read (KVM_GET_LAPIC
     // fails with EINVAL).

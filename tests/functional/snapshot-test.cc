@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -239,49 +240,129 @@ TEST_F(Snapshot, LoadvmAtStartUpAdoptsTheSnapshotsPolicy)
     qmp.execute("quit");
 }
 
-TEST_F(Snapshot, LoadvmOfAnotherPolicyIsRefusedAndTheVmKeepsRunning)
+/// The first vCPU's LVR as query-seoib reports it.
+int64_t first_lvr(qmp_test::QmpClient &qmp)
 {
-    take_snapshot("respected");  // auto on pc-q35-11.0: respected
-    take_snapshot("quirked", { "-accel", "kvm,kernel=model,kernel-irqchip=split,seoib-policy=quirked" });
-
-    // An explicit quirked VM cannot take the respected snapshot; an auto
-    // (respected) one cannot take the quirked snapshot without a new KVM VM.
-    struct Case {
-        std::string accel;
-        std::string tag;
-        std::string error;
-    };
-    const Case cases[] = {
-        { "kvm,kernel=model,kernel-irqchip=split,seoib-policy=quirked", "respected",
-          "seoib-policy=respected but this VM has seoib-policy=quirked" },
-        { "kvm,kernel=model,kernel-irqchip=split", "quirked",
-          "the snapshot's guest ran with seoib-policy=quirked and this VM runs with "
-          "seoib-policy=respected" },
-    };
-    for (const Case &c : cases) {
-        SCOPED_TRACE(c.accel + " loadvm " + c.tag);
-        qmp_test::VmProcess vm({ .start_stopped = true,
-                                 .extra_args = drive({ "-accel", c.accel, "-global",
-                                                       "seoib-testdev.x-pause-after=3" }) });
-        qmp_test::QmpClient qmp = vm.connect();
-        qmp.negotiate();
-        qmp.execute("cont");
-        ASSERT_TRUE(wait_event(qmp, "STOP"));
-        const std::string policy = effective_policy(qmp);
-
-        std::string out = hmp(qmp, "loadvm " + c.tag);
-
-        EXPECT_EQ(out.rfind("Error: ", 0), 0U) << out;
-        EXPECT_NE(out.find(c.error), std::string::npos) << out;
-        // Untouched: the same counts and policy, and the guest finishes.
-        EXPECT_EQ(events_done(qmp), 3);
-        EXPECT_EQ(effective_policy(qmp), policy);
-        qmp.execute("cont");
-        ASSERT_TRUE(wait_guest_finished(qmp));
-        EXPECT_EQ(events_done(qmp), GUEST_EVENTS);
-        qmp.execute("quit");
-        vm.wait();
+    QObject reply = qmp.execute("query-seoib");
+    const QObject *vcpus = reply.get("return") ? reply.get("return")->get("vcpus") : nullptr;
+    if (!vcpus || !vcpus->as_list() || vcpus->as_list()->empty()) {
+        return -1;
     }
+    return vcpus->as_list()->front().get("lvr")->as_int().value_or(-1);
+}
+
+std::string read_file(const std::string &path)
+{
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+constexpr int64_t LVR_DIRECTED_EOI = int64_t { 1 } << 24;
+
+/// Design 4.5's runtime loadvm: snapshot policy x the running VM's policy
+/// (explicit, or auto, which is respected on pc-q35-11.0 with IOAPIC 0x20).
+TEST_F(Snapshot, LoadvmAcrossPoliciesAdoptsRebuildsOrRefuses)
+{
+    const std::string split = "kvm,kernel=model,kernel-irqchip=split";
+    const std::string snapshots[] = { "quirked", "respected", "not-advertised" };
+    for (const std::string &p : snapshots) {
+        take_snapshot(p, { "-accel", split + ",seoib-policy=" + p });
+    }
+    struct Running {
+        std::string policy; // as given, "" for none
+        std::string effective;
+    };
+    const Running running[] = { { "", "respected" },
+                                { "auto", "respected" },
+                                { "quirked", "quirked" },
+                                { "respected", "respected" },
+                                { "not-advertised", "not-advertised" } };
+    for (const Running &r : running) {
+        for (const std::string &snap : snapshots) {
+            const bool explicit_other = !r.policy.empty() && r.policy != "auto" && r.policy != snap;
+            // KVM's SEOIB mode never goes back to quirked on one VM fd.
+            const bool rebuild = !explicit_other && snap == "quirked" && r.effective != "quirked";
+            SCOPED_TRACE("seoib-policy=" + (r.policy.empty() ? "(none)" : r.policy) + " loadvm " +
+                         snap);
+            const std::string trace = m_dir + "/trace";
+            std::string accel = split + (r.policy.empty() ? "" : ",seoib-policy=" + r.policy);
+            qmp_test::VmProcess vm({ .start_stopped = true,
+                                     .extra_args = drive({ "-accel", accel, "-global",
+                                                           "seoib-testdev.x-pause-after=3",
+                                                           "-trace",
+                                                           "enable=kvm_vm_rebuilt,file=" + trace }) });
+            qmp_test::QmpClient qmp = vm.connect();
+            qmp.negotiate();
+            qmp.execute("cont");
+            ASSERT_TRUE(wait_event(qmp, "STOP"));
+            ASSERT_EQ(effective_policy(qmp), r.effective);
+            const int64_t lvr_before = first_lvr(qmp);
+
+            std::string out = hmp(qmp, "loadvm " + snap);
+
+            if (explicit_other) {
+                // Refused, naming both; the VM is untouched and runs on.
+                EXPECT_EQ(out.rfind("Error: ", 0), 0U) << out;
+                EXPECT_NE(out.find("seoib-policy=" + snap), std::string::npos) << out;
+                EXPECT_NE(out.find("seoib-policy=" + r.policy), std::string::npos) << out;
+                EXPECT_EQ(events_done(qmp), 3);
+                EXPECT_EQ(effective_policy(qmp), r.effective);
+                EXPECT_EQ(first_lvr(qmp), lvr_before);
+            } else {
+                EXPECT_EQ(out, "");
+                EXPECT_EQ(events_done(qmp), PAUSE_AFTER);
+                EXPECT_EQ(effective_policy(qmp), snap);
+                // LVR bit 24 as the snapshot's guest had it.
+                EXPECT_EQ((first_lvr(qmp) & LVR_DIRECTED_EOI) != 0, snap != "not-advertised")
+                    << first_lvr(qmp);
+            }
+            qmp.execute("cont");
+            ASSERT_TRUE(wait_guest_finished(qmp));
+            EXPECT_EQ(events_done(qmp), GUEST_EVENTS);
+            if (explicit_other ? r.effective != "quirked" : snap != "quirked") {
+                // No storm: one handler entry per event.
+                EXPECT_EQ(qom_get(qmp, TESTDEV, "handler-entries"),
+                          QObject(int64_t { GUEST_EVENTS }));
+            }
+            qmp.execute("quit");
+            vm.wait();
+            const std::string traced = read_file(trace);
+            EXPECT_EQ(traced.find("kvm_vm_rebuilt") != std::string::npos, rebuild) << traced;
+            std::remove(trace.c_str());
+        }
+    }
+    EXPECT_TRUE(image_is_clean());
+}
+
+TEST_F(Snapshot, QuirkedSnapshotOnHostKvmRebuildsTheVm)
+{
+    if (!qmp_test::host_kvm_available()) {
+        GTEST_SKIP() << "/dev/kvm is not available";
+    }
+    const std::string split = "kvm,kernel=host,kernel-irqchip=split";
+    take_snapshot("quirked", { "-accel", split + ",seoib-policy=quirked" },
+                  std::string(qmp_test::HOST_ACCEL));
+    const std::string trace = m_dir + "/trace";
+    qmp_test::VmProcess vm = paused_vm({ "-trace", "enable=kvm_vm_rebuilt,file=" + trace },
+                                       std::string(qmp_test::HOST_ACCEL));
+    qmp_test::QmpClient qmp = vm.connect();
+    qmp.negotiate();
+    qmp.execute("cont");
+    ASSERT_TRUE(wait_event(qmp, "STOP"));
+    ASSERT_EQ(effective_policy(qmp), "respected");
+
+    EXPECT_EQ(hmp(qmp, "loadvm quirked"), "");
+
+    EXPECT_EQ(effective_policy(qmp), "quirked");
+    EXPECT_NE(first_lvr(qmp) & LVR_DIRECTED_EOI, 0);
+    EXPECT_EQ(qom_get(qmp, "/machine/accel", "x2apic-api-flags"), QObject(int64_t { 0 }));
+    qmp.execute("cont");
+    ASSERT_TRUE(wait_guest_finished(qmp));
+    EXPECT_EQ(events_done(qmp), GUEST_EVENTS);
+    qmp.execute("quit");
+    vm.wait();
+    EXPECT_NE(read_file(trace).find("kvm_vm_rebuilt"), std::string::npos);
+    std::remove(trace.c_str());
     EXPECT_TRUE(image_is_clean());
 }
 

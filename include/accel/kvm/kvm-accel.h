@@ -16,6 +16,7 @@
 
 #include "accel/accel.h"
 #include "accel/kvm/kvm-backend.h"
+#include "accel/kvm/kvm-forwarding.h"
 #include "accel/kvm/kvm-vcpu-state.h"
 #include "accel/kvm/seoib-policy.h"
 #include "hw/core/cpu.h"
@@ -23,6 +24,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -66,8 +68,9 @@ class KVMCPUState final : public hw::AccelCPUState {
 public:
     using hw::AccelCPUState::AccelCPUState;
 
-    /// The vCPU fd, created with the CPU's arch ID.
-    std::unique_ptr<Vcpu> vcpu;
+    /// The vCPU fd, created with the CPU's arch ID; a snapshot load that
+    /// builds a new KVM VM puts that VM's vCPU behind the same handle.
+    std::unique_ptr<ReplaceableVcpu> vcpu;
     /// What KVM_GET_LAPIC read back after CPUID was set; none without an
     /// in-kernel LAPIC.
     std::optional<uint32_t> lvr;
@@ -142,12 +145,30 @@ public:
     /// flags.  Must come before any vCPU state is put, since KVM_SET_LAPIC
     /// recomputes the LVR from the flags.  On error nothing was set.
     qapi::Result<void> apply_incoming_policy(std::optional<qapi::SeoibPolicy> source);
-    /// A snapshot loaded into this running VM (loadvm): its policy
-    /// (`source`, nullopt for quirked) must be one this VM's KVM VM already
-    /// runs, since the flags cannot be unset.  Errors: the decision's
-    /// (explicit policy naming both, a kernel or IOAPIC that cannot honour
-    /// it), or a policy that would need a fresh KVM VM.
-    qapi::Result<void> check_loaded_policy(std::optional<qapi::SeoibPolicy> source) const;
+    /// A vCPU's state as a stream brought it.
+    struct LoadedVcpu {
+        const hw::CPUState *cpu { nullptr };
+        const KvmVcpuState *state { nullptr };
+    };
+    /// A snapshot loaded into this running VM (loadvm): adopts its policy
+    /// (`source`, nullopt for quirked; seoib_policy_decide_snapshot_load)
+    /// and puts each vCPU's state.  Where the KVM VM fd can take the
+    /// snapshot's flags they are set on it; where it cannot (a quirked
+    /// snapshot on a VM whose SEOIB flag is set) a fresh KVM VM is built --
+    /// irqchip, the snapshot's flags, the memory slots and GSI routes the
+    /// VM has, every vCPU with its CPUID and loaded state -- and swapped in
+    /// behind the handles everyone holds only once every step succeeded;
+    /// then the old VM's fds are closed.  On a refusal or any failure of
+    /// the new VM the running KVM VM is untouched.
+    qapi::Result<void> load_into_running_vm(std::optional<qapi::SeoibPolicy> source,
+                                            std::span<const LoadedVcpu> vcpus);
+    /// How many times a snapshot load built a new KVM VM.
+    unsigned vm_rebuilds() const { return m_vm_rebuilds; }
+
+    /// From now on the system fd's calls, and those of every KVM VM and
+    /// vCPU created afterwards (a rebuild's), go through `injector`; the
+    /// VM that exists already does not.  For fault-injection tests.
+    void set_fault_injector(std::shared_ptr<FaultInjector> injector);
 
     /// QEMU's cpu_synchronize_state() for a save: the vCPU's whole KVM
     /// state.
@@ -173,10 +194,18 @@ protected:
 
 private:
     qapi::Result<void> open_backend();
-    /// KVM_ENABLE_CAP(KVM_CAP_X2APIC_API, flags); nothing for 0.
-    qapi::Result<void> enable_x2apic_api(uint64_t flags);
+    /// KVM_ENABLE_CAP(KVM_CAP_X2APIC_API, flags) on `vm`; nothing for 0.
+    static qapi::Result<void> enable_x2apic_api(Vm &vm, uint64_t flags);
     KVMCPUState *find_vcpu(const hw::CPUState &cpu);
-    qapi::Result<void> create_irqchip();
+    /// The irqchip mode on a new VM fd; returns what
+    /// KVM_CHECK_EXTENSION(KVM_CAP_X2APIC_API) answers on it afterwards.
+    qapi::Result<uint64_t> create_irqchip(Vm &vm) const;
+    /// Writes a vCPU's whole state; returns the LVR KVM recomputed (none
+    /// without an in-kernel LAPIC).
+    qapi::Result<std::optional<uint32_t>> put_state(Vcpu &vcpu, const KvmVcpuState &state) const;
+    /// load_into_running_vm() onto a fresh KVM VM.
+    qapi::Result<void> rebuild_vm(const SeoibPolicyDecision &decision,
+                                  std::span<const LoadedVcpu> vcpus);
 
     std::optional<qapi::OnOffSplit> m_kernel_irqchip;
     qapi::OnOffSplit m_irqchip { qapi::OnOffSplit::On };
@@ -187,7 +216,8 @@ private:
     bool m_seoib_legacy { false };
 
     std::unique_ptr<System> m_system;
-    std::unique_ptr<Vm> m_vm;
+    std::unique_ptr<ReplaceableVm> m_vm;
+    unsigned m_vm_rebuilds { 0 };
     bool m_on_host { false };
     uint64_t m_x2apic_api_system { 0 };
     uint64_t m_x2apic_api_vm { 0 };
