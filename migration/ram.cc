@@ -263,6 +263,42 @@ qapi::Result<size_t> RAMState::block_from_stream(StreamReader &f,
     return qapi::Error::format("RAM page for unknown block '{}'", *idstr);
 }
 
+void RAMUndoLog::before_write(size_t block, const std::vector<RAMBlock> &blocks,
+                              std::span<const uint8_t> page)
+{
+    if (m_seen.size() < blocks.size()) {
+        m_seen.resize(blocks.size());
+    }
+    std::vector<bool> &seen = m_seen[block];
+    if (seen.empty()) {
+        seen.resize(blocks[block].host.size() / TARGET_PAGE_SIZE);
+    }
+    const size_t index = static_cast<size_t>(page.data() - blocks[block].host.data()) /
+                         TARGET_PAGE_SIZE;
+    if (seen[index]) {
+        return;
+    }
+    seen[index] = true;
+    uint8_t *host = blocks[block].host.data() + index * TARGET_PAGE_SIZE;
+    if (is_zero_page(page)) {
+        m_pages.push_back(Page { host, ZERO });
+        return;
+    }
+    m_pages.push_back(Page { host, m_data.size() });
+    m_data.insert(m_data.end(), page.begin(), page.end());
+}
+
+void RAMUndoLog::restore() const
+{
+    for (auto it = m_pages.rbegin(); it != m_pages.rend(); ++it) {
+        if (it->data == ZERO) {
+            std::memset(it->host, 0, TARGET_PAGE_SIZE);
+        } else {
+            std::memcpy(it->host, m_data.data() + it->data, TARGET_PAGE_SIZE);
+        }
+    }
+}
+
 qapi::Result<void> RAMState::load(StreamReader &f, int version_id)
 {
     if (version_id != RAM_SECTION_VERSION) {
@@ -297,9 +333,15 @@ qapi::Result<void> RAMState::load(StreamReader &f, int version_id)
                 // never used is not allocated on the destination.
                 uint8_t fill = f.get_byte();
                 if (fill != 0 || !is_zero_page(page)) {
+                    if (m_undo) {
+                        m_undo->before_write(index, m_blocks, page);
+                    }
                     std::memset(page.data(), fill, page.size());
                 }
             } else {
+                if (m_undo) {
+                    m_undo->before_write(index, m_blocks, page);
+                }
                 f.get_buffer(page);
             }
             TRY(f.check());

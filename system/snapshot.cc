@@ -149,14 +149,19 @@ qapi::Result<VmLoadResult> BlockImages::load_into(Vm &vm, std::string_view tag, 
 
     // What the VM is now, so that a load that fails half-way (a bad
     // stream, a policy it cannot take, a disk that cannot revert) leaves it
-    // as it was.  At start-up there is nothing to keep.
-    std::vector<uint8_t> before;
+    // as it was: its devices' state, and of RAM only the pages the load
+    // changes, kept as it changes them.  At start-up there is nothing to
+    // keep.
+    migration::MemoryWriter devices;
+    migration::RAMUndoLog ram_before;
     if (into == LoadInto::RunningVm) {
-        before = TRY(save_to_memory(vm));
+        TRY(save_device_state(vm, devices));
     }
+    const std::vector<uint8_t> devices_before = devices.take();
     auto put_back = [&](qapi::Error error) -> qapi::Error {
         if (into == LoadInto::RunningVm) {
-            if (auto r = load_from_memory(vm, before, LoadInto::RunningVm); !r) {
+            ram_before.restore();
+            if (auto r = load_from_memory(vm, devices_before, LoadInto::RunningVm); !r) {
                 error.prepend(fmt::format("(and the VM's own state did not go back: {}) ",
                                           r.error().message()));
             }
@@ -164,7 +169,9 @@ qapi::Result<VmLoadResult> BlockImages::load_into(Vm &vm, std::string_view tag, 
         return error;
     };
 
-    qapi::Result<VmLoadResult> loaded = load_from_memory(vm, state, into);
+    migration::MemoryReader reader(state);
+    qapi::Result<VmLoadResult> loaded =
+        load_vm_state(vm, reader, into, into == LoadInto::RunningVm ? &ram_before : nullptr);
     if (!loaded) {
         return put_back(loaded.release_error().prepend(
             fmt::format("Error while loading VM state of snapshot '{}': ", tag)));

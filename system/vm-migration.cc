@@ -120,9 +120,11 @@ private:
 class VmSections {
 public:
     /// `dirty`: what the guest wrote since the last pass, for a save while
-    /// it runs (none on load).
+    /// it runs (none on load).  Without `with_ram` the sections are the
+    /// devices' alone.
     static qapi::Result<std::unique_ptr<VmSections>>
-    create(Vm &vm, bool incoming, migration::DirtyBitmapProvider *dirty = nullptr)
+    create(Vm &vm, bool incoming, migration::DirtyBitmapProvider *dirty = nullptr,
+           bool with_ram = true)
     {
         auto *kvm = qom::dyn_cast<KVMAccel>(&vm.accel());
         auto *machine = qom::dyn_cast<hw::x86::X86MachineState>(&vm.machine());
@@ -157,6 +159,9 @@ public:
             TRY(s->m_savevm.register_instance(idstr, instance, std::move(state),
                                               migration::MigrationPriority::Default));
         }
+        if (!with_ram) {
+            return s;
+        }
         hw::x86::GuestRam &ram = *TRY(vm.guest_ram());
         std::span<std::byte> bytes = ram.bytes();
         s->m_ram = std::make_unique<migration::RAMState>(std::vector<migration::RAMBlock> {
@@ -168,6 +173,7 @@ public:
     }
 
     migration::SaveVM &savevm() { return m_savevm; }
+    /// Only when created with RAM.
     migration::RAMState &ram() { return *m_ram; }
     KVMAccel &kvm() { return m_kvm; }
     hw::x86::X86MachineState &machine() { return m_machine; }
@@ -274,9 +280,18 @@ VmSaveStats OutgoingMigration::stats() const
                          .bytes = m_f.transferred() - m_start_bytes };
 }
 
-qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f, LoadInto into)
+qapi::Result<void> save_device_state(Vm &vm, migration::StreamWriter &f)
+{
+    std::unique_ptr<VmSections> sections = TRY(VmSections::create(vm, false, nullptr, false));
+    TRY(synchronize_cpus(*sections));
+    return sections->savevm().save_state(f, vm.machine().machine_class().machine_name);
+}
+
+qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f, LoadInto into,
+                                         migration::RAMUndoLog *undo)
 {
     std::unique_ptr<VmSections> sections = TRY(VmSections::create(vm, true));
+    sections->ram().set_undo_log(undo);
     migration::LoadOptions options;
     options.machine_type = vm.machine().machine_class().machine_name;
     migration::LoadResult loaded = TRY(sections->savevm().load_state(f, options));

@@ -73,6 +73,35 @@ struct RAMStats {
     uint64_t iterations { 0 };
 };
 
+/// What a load changed in guest RAM, kept so that it can be undone: a load
+/// into a running VM that fails later (a bad device section, a disk that
+/// cannot revert) puts RAM back with restore().  Only pages the load really
+/// changes are kept; a page that was zero is kept as its address alone, so
+/// a mostly empty guest costs next to nothing (no copy of all of RAM).
+class RAMUndoLog {
+public:
+    /// Before the loader writes `page`, TARGET_PAGE_SIZE bytes inside
+    /// block `block` of `blocks`; the first write to a page keeps it.
+    void before_write(size_t block, const std::vector<RAMBlock> &blocks,
+                      std::span<const uint8_t> page);
+    /// Every changed page as it was, in reverse order of change.
+    void restore() const;
+    /// Pages the load changed, and of those, how many held data.
+    size_t changed_pages() const { return m_pages.size(); }
+    size_t kept_pages() const { return m_data.size() / TARGET_PAGE_SIZE; }
+
+private:
+    static constexpr size_t ZERO = SIZE_MAX;
+    struct Page {
+        uint8_t *host;
+        /// Offset of its old bytes in m_data, or ZERO.
+        size_t data;
+    };
+    std::vector<std::vector<bool>> m_seen;
+    std::vector<Page> m_pages;
+    std::vector<uint8_t> m_data;
+};
+
 /// Saves and loads the "ram" section over a set of blocks (QEMU's
 /// RAMState with savevm_ram_handlers).  The first pass sends every page,
 /// zero pages as flags only; later passes send the pages the
@@ -92,6 +121,8 @@ public:
     void set_max_iterate_bytes(uint64_t bytes) { m_max_iterate_bytes = bytes; }
 
     const std::vector<RAMBlock> &blocks() const { return m_blocks; }
+    /// Keep what load() changes in `log` (nullptr: keep nothing).
+    void set_undo_log(RAMUndoLog *log) { m_undo = log; }
     const RAMStats &stats() const { return m_stats; }
     /// Sum of the block sizes.
     uint64_t total_bytes() const;
@@ -125,6 +156,7 @@ private:
     size_t m_cursor_block { 0 };
     size_t m_cursor_page { 0 };
     RAMStats m_stats;
+    RAMUndoLog *m_undo { nullptr };
 };
 
 } // namespace migration

@@ -111,7 +111,13 @@ struct VmLoadResult {
 /// policy the stream must match.
 enum class LoadInto { Incoming, RunningVm };
 
+/// `undo`, where given, keeps what the load changes in guest RAM.
 qapi::Result<VmLoadResult> load_vm_state(Vm &vm, migration::StreamReader &f,
-                                         LoadInto into = LoadInto::Incoming);
+                                         LoadInto into = LoadInto::Incoming,
+                                         migration::RAMUndoLog *undo = nullptr);
+
+/// Every section but RAM, with the guest stopped: with a RAMUndoLog, what
+/// it takes to put a VM back after a load into it failed half-way.
+qapi::Result<void> save_device_state(Vm &vm, migration::StreamWriter &f);
 
 } // namespace sysemu

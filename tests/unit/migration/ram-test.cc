@@ -290,4 +290,45 @@ TEST(RAM, ZeroPageRecordFillsWithItsByte)
     EXPECT_EQ(vm.bios[0], 0x00);
 }
 
+// A load into a running VM keeps what it changes: restore() puts back
+// pages that held data, zero pages it filled and pages written twice,
+// and keeps no copy of a page that was zero.
+TEST(RAM, UndoLogPutsBackWhatALoadChanged)
+{
+    TestVM vm;
+    vm.ram[0] = 0xea;              // data, overwritten by a PAGE record
+    vm.ram[3 * PAGE + 9] = 0x11;   // data, cleared by a ZERO record
+    vm.bios[10] = 0x77;            // data, not in the stream at all
+    const std::vector<uint8_t> ram_before = vm.ram;
+    const std::vector<uint8_t> bios_before = vm.bios;
+
+    std::vector<uint8_t> page_of_5a(PAGE, 0x5a);
+    std::vector<uint8_t> body = be64(0 | RAM_SAVE_FLAG_PAGE);
+    append(body, { 6, 'p', 'c', '.', 'r', 'a', 'm' });
+    append(body, page_of_5a);
+    append(body, be64(3 * PAGE | RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_CONTINUE));
+    append(body, { 0 });
+    append(body, be64(7 * PAGE | RAM_SAVE_FLAG_PAGE | RAM_SAVE_FLAG_CONTINUE)); // was zero
+    append(body, page_of_5a);
+    append(body, be64(0 | RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_CONTINUE)); // page 0 again
+    append(body, { 0x33 });
+    append(body, be64(9 * PAGE | RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_CONTINUE)); // zero stays
+    append(body, { 0 });
+    append(body, be64(RAM_SAVE_FLAG_EOS));
+
+    RAMUndoLog undo;
+    vm.ram_state.set_undo_log(&undo);
+    auto result = load_body(vm, body);
+    ASSERT_TRUE(result.has_value()) << result.error().message();
+    ASSERT_EQ(vm.ram[0], 0x33);
+    ASSERT_EQ(vm.ram[3 * PAGE + 9], 0x00);
+    ASSERT_EQ(vm.ram[7 * PAGE], 0x5a);
+    EXPECT_EQ(undo.changed_pages(), 3u); // pages 0, 3 and 7; 9 was left alone
+    EXPECT_EQ(undo.kept_pages(), 2u);    // 0 and 3 held data, 7 was zero
+
+    undo.restore();
+    EXPECT_EQ(vm.ram, ram_before);
+    EXPECT_EQ(vm.bios, bios_before);
+}
+
 } // namespace
