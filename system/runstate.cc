@@ -898,6 +898,12 @@ private:
         const std::string from(qapi::enum_name(m_state));
         const std::string to(qapi::enum_name(next));
         trace_runstate_set(from.c_str(), to.c_str());
+        // QEMU's vm_start()/do_vm_stop() start and stop the virtual clock.
+        if (next == qapi::RunState::Running) {
+            m_vm.clock().resume();
+        } else {
+            m_vm.clock().pause();
+        }
         m_state = next;
     }
 

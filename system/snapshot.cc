@@ -117,6 +117,7 @@ qapi::Result<void> BlockImages::save(Vm &vm, std::string tag)
         .date_sec = static_cast<uint32_t>(sec.count()),
         .date_nsec = static_cast<uint32_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(now - sec).count()),
+        .vm_clock_nsec = vm.clock().ns(),
     };
     for (size_t n = 0; n < m_images.size(); n++) {
         Image &i = m_images[n];
@@ -145,6 +146,7 @@ qapi::Result<VmLoadResult> BlockImages::load_into(Vm &vm, std::string_view tag, 
         return qapi::Error(
             "This is a disk-only snapshot. Revert to it offline using qemu-img");
     }
+    const uint64_t clock_at_save = state_image->find_snapshot(tag)->vm_clock_nsec;
     std::vector<uint8_t> state = TRY(state_image->read_vmstate(tag));
 
     // What the VM is now, so that a load that fails half-way (a bad
@@ -182,6 +184,7 @@ qapi::Result<VmLoadResult> BlockImages::load_into(Vm &vm, std::string_view tag, 
                 fmt::format("Could not load snapshot '{}' on '{}': ", tag, i.name)));
         }
     }
+    vm.clock().set_ns(clock_at_save);
     return loaded;
 }
 

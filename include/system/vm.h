@@ -9,6 +9,7 @@
 #include "hw/i386/x86-boot.h"
 #include "qapi/qapi-types.h"
 #include "qom/context.h"
+#include "system/vm-clock.h"
 
 #include <cstdio>
 #include <memory>
@@ -69,6 +70,9 @@ public:
     /// QMP query-kvm.
     qapi::KvmInfo query_kvm() const;
 
+    /// Advances while the run state is "running" (the run phase drives it).
+    VmClock &clock() { return m_clock; }
+
 private:
     std::unique_ptr<qom::Context> m_ctx;
     qom::Ref<hw::MachineState> m_machine;
@@ -77,6 +81,7 @@ private:
     uint64_t m_guest_ram_size { hw::x86::BOOT_RAM_SIZE };
     std::unique_ptr<BuiltinGuest> m_guest;
     int m_job_status { 0 };
+    VmClock m_clock;
 };
 
 struct CommandLine;

@@ -6,15 +6,20 @@
 #include "tests/functional/guest-qmp.h"
 #include "tests/functional/qmp-harness.h"
 
+#include "qapi/qjson.h"
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -181,6 +186,63 @@ TEST_F(Snapshot, SaveAndLoadOnTheModelFinishTheGuestWithItsCounts)
     std::string list = qemu_img_list();
     EXPECT_NE(list.find(" s1 "), std::string::npos) << list;
     EXPECT_EQ(list.find(" 0 B "), std::string::npos) << "the snapshot has no VM state:\n" << list;
+}
+
+/// The VM clock of each snapshot, by tag, as qemu-img reads it.
+std::map<std::string, uint64_t> vm_clocks(const std::string &image)
+{
+    Shell r = shell("qemu-img info -U --output=json " + image);
+    std::map<std::string, uint64_t> clocks;
+    auto info = qapi::from_json(r.out);
+    if (!info || !info.value().get("snapshots")) {
+        ADD_FAILURE() << "qemu-img info: " << r.out;
+        return clocks;
+    }
+    for (const QObject &sn : *info.value().get("snapshots")->as_list()) {
+        clocks[*sn.get("name")->as_string()] = *sn.get("vm-clock-nsec")->as_uint();
+    }
+    return clocks;
+}
+
+// QEMU's virtual clock: it advances only while the VM runs, each snapshot
+// records it, and loadvm sets it back to the snapshot's.
+TEST_F(Snapshot, VmClockRunsWhileTheVmRunsAndLoadvmSetsItBack)
+{
+    qmp_test::VmProcess vm = paused_vm();
+    qmp_test::QmpClient qmp = vm.connect();
+    qmp.negotiate();
+    ASSERT_EQ(hmp(qmp, "savevm never-ran"), "");
+    const auto started = std::chrono::steady_clock::now();
+    qmp.execute("cont");
+    ASSERT_TRUE(wait_event(qmp, "STOP"));
+    const auto ran_at_most = std::chrono::steady_clock::now() - started;
+    ASSERT_EQ(hmp(qmp, "savevm ran"), "");
+    ::usleep(20000); // stopped: the clock stands still
+    ASSERT_EQ(hmp(qmp, "savevm ran-then-stood"), "");
+    ASSERT_EQ(hmp(qmp, "loadvm never-ran"), "");
+    ASSERT_EQ(hmp(qmp, "savevm back-to-zero"), "");
+    ASSERT_EQ(hmp(qmp, "loadvm ran"), "");
+    ASSERT_EQ(hmp(qmp, "savevm back-to-ran"), "");
+    const std::string info = hmp(qmp, "info snapshots");
+    qmp.execute("quit");
+    vm.wait();
+
+    std::map<std::string, uint64_t> clock = vm_clocks(m_image);
+    ASSERT_EQ(clock.size(), 5u);
+    EXPECT_EQ(clock["never-ran"], 0u);
+    EXPECT_GT(clock["ran"], 0u);
+    EXPECT_LE(clock["ran"], uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         ran_at_most).count()));
+    EXPECT_EQ(clock["ran-then-stood"], clock["ran"]);
+    EXPECT_EQ(clock["back-to-zero"], 0u);
+    EXPECT_EQ(clock["back-to-ran"], clock["ran"]);
+    // `info snapshots` shows it in QEMU's HH:MM:SS.mmm column.
+    const uint64_t ms = clock["ran"] / 1000000;
+    EXPECT_NE(info.find(fmt::format("{:02}:{:02}:{:02}.{:03}", ms / 3600000, ms / 60000 % 60,
+                                    ms / 1000 % 60, ms % 1000)),
+              std::string::npos)
+        << info;
+    EXPECT_TRUE(image_is_clean());
 }
 
 TEST_F(Snapshot, SaveAndLoadOnHostKvm)
