@@ -110,7 +110,6 @@ struct Qcow2State {
     std::vector<uint64_t> l1;             // active L1, host order
     std::vector<uint64_t> refcount_table; // host order, refcount_table_clusters
     std::map<uint64_t, std::vector<uint8_t>> refblocks; // rt index -> block
-    std::set<uint64_t> dirty_refblocks;
     uint64_t free_cluster_hint = 1;
     uint64_t alloc_end = 0; // first cluster past every allocation we made
 

@@ -375,137 +375,33 @@ void set_entry(const Qcow2State &s, std::vector<uint8_t> &block, uint64_t index,
     }
 }
 
+/// The committed refcounts: what the header on disk makes live.  Blocks are
+/// read once and cached; only MetadataUpdate::commit() replaces them.
 class Refcounts {
 public:
     explicit Refcounts(Qcow2State &s)
         : m_s(s)
-        , m_io(s)
     {
     }
 
     Result<uint64_t> get(uint64_t cluster)
     {
-        uint64_t rt = cluster >> m_s.rb_bits;
-        if (rt >= m_s.refcount_table.size() || m_s.refcount_table[rt] == 0) {
+        const std::vector<uint8_t> *b = TRY(block(cluster >> m_s.rb_bits));
+        if (b == nullptr) {
             return uint64_t(0);
         }
-        auto *block = TRY(load(rt));
-        return get_entry(m_s, *block, cluster & ((1ULL << m_s.rb_bits) - 1));
+        return get_entry(m_s, *b, cluster & ((1ULL << m_s.rb_bits) - 1));
     }
 
-    /// Adds DELTA (+1 or -1) to the refcount of CLUSTER, in the cache; the
-    /// block goes to the file with write_dirty().  An increment needs the
-    /// block to exist (alloc() makes sure).
-    Result<void> update(uint64_t cluster, int delta)
+    /// Refcount block RT, or null where the table has none.
+    Result<const std::vector<uint8_t> *> block(uint64_t rt)
     {
-        uint64_t rt = cluster >> m_s.rb_bits;
         if (rt >= m_s.refcount_table.size() || m_s.refcount_table[rt] == 0) {
-            return Error::format("cluster {:#x} has no refcount block: image "
-                                 "corrupt",
-                                 cluster << m_s.h.cluster_bits);
+            return static_cast<const std::vector<uint8_t> *>(nullptr);
         }
-        auto *block = TRY(load(rt));
-        uint64_t idx = cluster & ((1ULL << m_s.rb_bits) - 1);
-        uint64_t v = get_entry(m_s, *block, idx);
-        if (delta < 0 && v == 0) {
-            return Error::format("refcount of cluster {:#x} would drop below "
-                                 "zero: image corrupt",
-                                 cluster << m_s.h.cluster_bits);
-        }
-        if (delta > 0 && v >= m_s.refcount_max) {
-            return Error::format("refcount of cluster {:#x} would exceed the "
-                                 "image's {}-bit refcounts",
-                                 cluster << m_s.h.cluster_bits,
-                                 m_s.refcount_bits);
-        }
-        set_entry(m_s, *block, idx, delta > 0 ? v + 1 : v - 1);
-        m_s.dirty_refblocks.insert(rt);
-        if (delta < 0 && v == 1) {
-            m_s.free_cluster_hint = std::min(m_s.free_cluster_hint, cluster);
-        }
-        return {};
-    }
-
-    Result<void> write_dirty()
-    {
-        for (uint64_t rt : m_s.dirty_refblocks) {
-            TRY(m_io.pwrite(m_s.refcount_table[rt], m_s.refblocks[rt]));
-        }
-        m_s.dirty_refblocks.clear();
-        return {};
-    }
-
-    /// N contiguous clusters with refcount 1 (in the cache); returns the
-    /// byte offset.  Refcount blocks that the run needs are placed right
-    /// after it (so that large runs fit where each block region is no larger
-    /// than the run), written, and committed before it returns; so is a
-    /// grown refcount table.
-    Result<uint64_t> alloc(uint64_t n)
-    {
-        if (n == 0) {
-            return uint64_t(0);
-        }
-        for (int round = 0; round < 64; round++) {
-            uint64_t slack = (n >> m_s.rb_bits) + 3;
-            uint64_t start = TRY(find_free_run(n + slack));
-            std::vector<uint64_t> missing;
-            for (int i = 0;; i++) {
-                if (i == 64) {
-                    return Error("could not place new refcount blocks");
-                }
-                uint64_t end = start + n + missing.size();
-                std::vector<uint64_t> want;
-                for (uint64_t rt = start >> m_s.rb_bits;
-                     rt <= (end - 1) >> m_s.rb_bits; rt++) {
-                    if (rt >= m_s.refcount_table.size() ||
-                        m_s.refcount_table[rt] == 0) {
-                        want.push_back(rt);
-                    }
-                }
-                if (want == missing) {
-                    break;
-                }
-                missing = std::move(want);
-            }
-            if (missing.size() > slack) {
-                continue; // cannot happen with slack >= regions + 2
-            }
-            if (!missing.empty() &&
-                missing.back() >= m_s.refcount_table.size()) {
-                TRY(grow_table(missing.back() + 1));
-                continue;
-            }
-            TRY(add_refblocks(missing, start + n));
-            for (uint64_t c = start; c < start + n; c++) {
-                TRY(update(c, +1));
-            }
-            m_s.free_cluster_hint = start + n + missing.size();
-            m_s.alloc_end = std::max(m_s.alloc_end, start + n + missing.size());
-            return start << m_s.h.cluster_bits;
-        }
-        return Error("could not allocate clusters: the refcount structures "
-                     "did not settle");
-    }
-
-    Result<void> free_range(uint64_t offset, uint64_t bytes)
-    {
-        if (bytes == 0) {
-            return {};
-        }
-        uint64_t first = offset >> m_s.h.cluster_bits;
-        uint64_t last = (offset + bytes - 1) >> m_s.h.cluster_bits;
-        for (uint64_t c = first; c <= last; c++) {
-            TRY(update(c, -1));
-        }
-        return {};
-    }
-
-private:
-    Result<std::vector<uint8_t> *> load(uint64_t rt)
-    {
         auto it = m_s.refblocks.find(rt);
         if (it != m_s.refblocks.end()) {
-            return &it->second;
+            return static_cast<const std::vector<uint8_t> *>(&it->second);
         }
         uint64_t off = m_s.refcount_table[rt] & REFT_OFFSET_MASK;
         if (off % m_s.cluster_size != 0 || off > m_s.file_size ||
@@ -514,192 +410,14 @@ private:
                                  "image corrupt",
                                  rt, off);
         }
-        std::vector<uint8_t> block(m_s.cluster_size);
-        TRY(m_io.pread(off, block));
-        return &(m_s.refblocks[rt] = std::move(block));
+        std::vector<uint8_t> b(m_s.cluster_size);
+        TRY(Io(m_s).pread(off, b));
+        return static_cast<const std::vector<uint8_t> *>(
+            &(m_s.refblocks[rt] = std::move(b)));
     }
 
-    Result<uint64_t> find_free_run(uint64_t n)
-    {
-        uint64_t limit = QCOW_MAX_HOST_OFFSET >> m_s.h.cluster_bits;
-        uint64_t start = std::max<uint64_t>(m_s.free_cluster_hint, 1);
-        uint64_t run = 0;
-        for (uint64_t c = start; c < limit; c++) {
-            // Past the refcount table and every allocation, all is free.
-            if ((c >> m_s.rb_bits) >= m_s.refcount_table.size() &&
-                c >= m_s.alloc_end) {
-                return run ? c - run : c;
-            }
-            if (TRY(get(c)) == 0) {
-                if (++run == n) {
-                    return c + 1 - n;
-                }
-            } else {
-                run = 0;
-            }
-        }
-        return Error("image full: no free host clusters below 64 PiB");
-    }
-
-    /// Refcount blocks for the table entries MISSING, at the free clusters
-    /// from AT on.  Each block's own refcount goes into whichever block
-    /// covers it (possibly itself).  The blocks and those refcounts reach
-    /// the file before the table entries that make them live.
-    Result<void> add_refblocks(const std::vector<uint64_t> &missing,
-                               uint64_t at)
-    {
-        if (missing.empty()) {
-            return {};
-        }
-        const uint64_t mask = (1ULL << m_s.rb_bits) - 1;
-        std::map<uint64_t, std::vector<uint8_t>> blocks;
-        for (uint64_t rt : missing) {
-            if (rt == 0) {
-                return Error("the refcount block for the header is missing: "
-                             "image corrupt");
-            }
-            blocks[rt] = std::vector<uint8_t>(m_s.cluster_size, 0);
-        }
-        for (size_t k = 0; k < missing.size(); k++) {
-            uint64_t p = at + k;
-            auto it = blocks.find(p >> m_s.rb_bits);
-            if (it != blocks.end()) {
-                set_entry(m_s, it->second, p & mask, 1);
-            } else {
-                TRY(update(p, +1));
-            }
-        }
-        for (size_t k = 0; k < missing.size(); k++) {
-            TRY(m_io.pwrite((at + k) << m_s.h.cluster_bits,
-                            blocks[missing[k]]));
-        }
-        TRY(write_dirty());
-        TRY(m_io.flush());
-        // Each table entry makes its block live; the block's own refcount
-        // must already be live then (in an old block, an entry written
-        // earlier, or itself), so the entries go in dependency order.
-        std::vector<bool> live(missing.size(), false);
-        for (size_t done = 0; done < missing.size();) {
-            bool progress = false;
-            for (size_t k = 0; k < missing.size(); k++) {
-                if (live[k]) {
-                    continue;
-                }
-                uint64_t holder = (at + k) >> m_s.rb_bits;
-                auto it = std::find(missing.begin(), missing.end(), holder);
-                if (it != missing.end() && holder != missing[k] &&
-                    !live[size_t(it - missing.begin())]) {
-                    continue;
-                }
-                uint64_t off = (at + k) << m_s.h.cluster_bits;
-                uint8_t entry[8];
-                put_be64(entry, off);
-                TRY(m_io.pwrite(m_s.h.refcount_table_offset + missing[k] * 8,
-                                entry));
-                TRY(m_io.flush());
-                m_s.refcount_table[missing[k]] = off;
-                m_s.refblocks[missing[k]] = std::move(blocks[missing[k]]);
-                live[k] = true;
-                done++;
-                progress = true;
-            }
-            if (!progress) {
-                return Error("new refcount blocks depend on each other");
-            }
-        }
-        TRY(m_io.flush());
-        return {};
-    }
-
-    /// A larger refcount table at the end of the file, followed by the new
-    /// refcount blocks that its own clusters need.  Committed by rewriting
-    /// the header's refcount_table_offset/clusters in one 12-byte write.
-    Result<void> grow_table(uint64_t min_entries)
-    {
-        const uint64_t cs = m_s.cluster_size;
-        const uint64_t old_entries = m_s.refcount_table.size();
-        uint64_t end = std::max(div_round_up(m_s.file_size, cs), m_s.alloc_end);
-        uint64_t entries = std::max({min_entries, old_entries * 2, cs / 8});
-        uint64_t table_clusters = 0;
-        std::vector<uint64_t> needed;
-        for (int round = 0;; round++) {
-            if (round == 64) {
-                return Error("could not size a new refcount table");
-            }
-            table_clusters = div_round_up(entries * 8, cs);
-            uint64_t total = table_clusters + needed.size();
-            uint64_t last_rt = (end + total - 1) >> m_s.rb_bits;
-            if (entries < last_rt + 1) {
-                entries = last_rt + 1;
-                continue;
-            }
-            std::vector<uint64_t> want;
-            for (uint64_t rt = end >> m_s.rb_bits; rt <= last_rt; rt++) {
-                if (rt >= old_entries || m_s.refcount_table[rt] == 0) {
-                    want.push_back(rt);
-                }
-            }
-            if (want == needed) {
-                break;
-            }
-            needed = std::move(want);
-        }
-        if (table_clusters * cs > QCOW_MAX_REFTABLE_SIZE) {
-            return Error("the refcount table would exceed QEMU's 8 MiB limit");
-        }
-        uint64_t total = table_clusters + needed.size();
-        for (uint64_t c = end; c < end + total; c++) {
-            if (TRY(get(c)) != 0) {
-                return Error::format("cluster {:#x} past the end of the file "
-                                     "is in use: image corrupt",
-                                     c * cs);
-            }
-        }
-        std::vector<uint64_t> table(table_clusters * cs / 8, 0);
-        std::copy(m_s.refcount_table.begin(), m_s.refcount_table.end(),
-                  table.begin());
-        std::map<uint64_t, std::vector<uint8_t>> new_blocks;
-        for (size_t k = 0; k < needed.size(); k++) {
-            table[needed[k]] = (end + table_clusters + k) * cs;
-            new_blocks[needed[k]] = std::vector<uint8_t>(cs);
-        }
-        const uint64_t mask = (1ULL << m_s.rb_bits) - 1;
-        for (uint64_t c = end; c < end + total; c++) {
-            auto it = new_blocks.find(c >> m_s.rb_bits);
-            if (it != new_blocks.end()) {
-                set_entry(m_s, it->second, c & mask, 1);
-            } else {
-                TRY(update(c, +1));
-            }
-        }
-        for (auto &[rt, block] : new_blocks) {
-            TRY(m_io.pwrite(table[rt], block));
-        }
-        TRY(m_io.pwrite(end * cs, table_bytes(table, cs)));
-        TRY(write_dirty());
-        TRY(m_io.flush());
-        uint8_t hdr[12];
-        put_be64(hdr, end * cs);
-        put_be32(hdr + 8, uint32_t(table_clusters));
-        TRY(m_io.pwrite(HDR_REFCOUNT_TABLE, hdr)); // commit
-        TRY(m_io.flush());
-
-        uint64_t old_offset = m_s.h.refcount_table_offset;
-        uint64_t old_clusters = m_s.h.refcount_table_clusters;
-        m_s.h.refcount_table_offset = end * cs;
-        m_s.h.refcount_table_clusters = uint32_t(table_clusters);
-        m_s.refcount_table = std::move(table);
-        for (auto &[rt, block] : new_blocks) {
-            m_s.refblocks[rt] = std::move(block);
-        }
-        m_s.alloc_end = std::max(m_s.alloc_end, end + total);
-        // The old table is unreferenced now; losing this is a leak.
-        TRY(free_range(old_offset, old_clusters * cs));
-        return write_dirty();
-    }
-
+private:
     Qcow2State &m_s;
-    Io m_io;
 };
 
 // ---------------------------------------------------------------------------
@@ -744,7 +462,7 @@ Result<void> read_snapshot_table(Qcow2State &s)
         uint32_t extra_len = be32(fixed + 36);
         if (extra_len > QCOW_MAX_SNAPSHOT_EXTRA_DATA) {
             return Error::format("snapshot table entry {}: too much extra "
-                                 "data ({} bytes)",
+                                 "data ({} bytes): snapshot table corrupt",
                                  i, extra_len);
         }
         uint64_t rest = uint64_t(extra_len) + id_len + name_len;
@@ -825,44 +543,6 @@ std::vector<uint8_t> snapshot_table_bytes(const Qcow2State &s,
     return out;
 }
 
-/// Writes V as the new snapshot table in fresh clusters and commits it with
-/// one 12-byte header write (nb_snapshots, snapshots_offset); the old table's
-/// clusters are freed after the commit.
-Result<void> write_snapshot_table(Qcow2State &s, std::vector<Qcow2Snapshot> v)
-{
-    Io io(s);
-    Refcounts rc(s);
-    std::vector<uint8_t> bytes = snapshot_table_bytes(s, v);
-    if (bytes.size() > QCOW_MAX_SNAPSHOTS_SIZE) {
-        return Error("the snapshot table would exceed QEMU's 64 MiB limit");
-    }
-    uint64_t clusters = div_round_up(bytes.size(), s.cluster_size);
-    uint64_t offset = TRY(rc.alloc(clusters));
-    bytes.resize(clusters * s.cluster_size, 0);
-    TRY(rc.write_dirty());
-    if (!bytes.empty()) {
-        TRY(io.pwrite(offset, bytes));
-    }
-    TRY(io.flush());
-    uint8_t hdr[12];
-    put_be32(hdr, uint32_t(v.size()));
-    put_be64(hdr + 4, offset);
-    TRY(io.pwrite(HDR_NB_SNAPSHOTS, hdr)); // commit
-    TRY(io.flush());
-
-    uint64_t old_offset = s.h.snapshots_offset;
-    uint64_t old_size = s.h.nb_snapshots ? s.snapshot_table_size : 0;
-    s.h.nb_snapshots = uint32_t(v.size());
-    s.h.snapshots_offset = offset;
-    s.snapshot_table_size = bytes.size();
-    s.snapshots = std::move(v);
-    s.infos.clear();
-    for (const Qcow2Snapshot &sn : s.snapshots) {
-        s.infos.push_back(sn.info);
-    }
-    TRY(rc.free_range(old_offset, old_size));
-    return rc.write_dirty();
-}
 
 // ---------------------------------------------------------------------------
 // Walking an L1 table.
@@ -891,123 +571,383 @@ Result<std::vector<uint64_t>> collect_refs(const Qcow2State &s,
     return refs;
 }
 
-/// Fails before any write if adding DELTA to every cluster in REFS would
-/// overflow or underflow a refcount.
-Result<void> precheck_refs(Qcow2State &s, const std::vector<uint64_t> &refs,
-                           int delta)
-{
-    std::map<uint64_t, uint64_t> count;
-    for (uint64_t c : refs) {
-        count[c]++;
+/// One change of the image's metadata, built beside the committed state and
+/// made live by a single header write (docs/devel/qcow2.rst, "One commit
+/// point").  Until that write nothing the committed state references is
+/// touched: new tables, refcount blocks and the refcount table go to
+/// clusters that are free in the committed state, so a failure at any
+/// earlier write leaves the image exactly as it was, plus unreferenced
+/// clusters of refcount 0 (not even leaks).  Qcow2State changes only after
+/// the commit reached the disk.
+class MetadataUpdate {
+public:
+    explicit MetadataUpdate(Qcow2State &s)
+        : m_s(s)
+        , m_rc(s)
+        , m_io(s)
+        , m_cursor(std::max<uint64_t>(s.free_cluster_hint, 1))
+        , m_l1(s.l1)
+        , m_l1_offset(s.h.l1_table_offset)
+        , m_snapshots(s.snapshots)
+        , m_snapshots_offset(s.h.snapshots_offset)
+        , m_snapshot_table_size(s.snapshot_table_size)
+    {
     }
-    Refcounts rc(s);
-    for (auto [c, n] : count) {
-        uint64_t v = TRY(rc.get(c));
+
+    /// CLUSTER's refcount as the commit will leave it.
+    Result<uint64_t> refcount(uint64_t cluster)
+    {
+        auto it = m_blocks.find(cluster >> m_s.rb_bits);
+        if (it == m_blocks.end()) {
+            return m_rc.get(cluster);
+        }
+        return get_entry(m_s, it->second, cluster & index_mask());
+    }
+
+    /// Adds DELTA references to CLUSTER, which must be in use already.
+    Result<void> add_ref(uint64_t cluster, int64_t delta)
+    {
+        uint64_t v = TRY(refcount(cluster));
+        uint64_t n = uint64_t(delta < 0 ? -delta : delta);
         if (delta > 0 && v == 0) {
             return Error::format("cluster {:#x} is in use but has refcount 0: "
                                  "image corrupt",
-                                 c << s.h.cluster_bits);
+                                 cluster << m_s.h.cluster_bits);
         }
-        if (delta > 0 && n > s.refcount_max - v) {
+        if (delta > 0 && n > m_s.refcount_max - v) {
             return Error::format("cluster {:#x} would need a refcount above "
                                  "the image's {}-bit maximum",
-                                 c << s.h.cluster_bits, s.refcount_bits);
+                                 cluster << m_s.h.cluster_bits,
+                                 m_s.refcount_bits);
         }
         if (delta < 0 && v < n) {
-            return Error::format("cluster {:#x} has refcount {} but {} "
-                                 "references: image corrupt",
-                                 c << s.h.cluster_bits, v, n);
+            return Error::format("refcount of cluster {:#x} would drop below "
+                                 "zero: image corrupt",
+                                 cluster << m_s.h.cluster_bits);
         }
+        return set(cluster, delta < 0 ? v - n : v + n);
     }
-    return {};
-}
 
-Result<void> apply_refs(Qcow2State &s, const std::vector<uint64_t> &refs,
-                        int delta)
-{
-    Refcounts rc(s);
-    for (uint64_t c : refs) {
-        TRY(rc.update(c, delta));
-    }
-    return {};
-}
-
-/// Clears QCOW_OFLAG_COPIED in the L2 tables that the first L1_LIMIT
-/// entries of L1 reference, in place.  Clearing is the safe direction: a
-/// clear flag only makes QEMU copy on write.
-Result<void> clear_l2_copied(Qcow2State &s, const std::vector<uint64_t> &l1,
-                             uint64_t l1_limit)
-{
-    Io io(s);
-    for (uint64_t i = 0; i < std::min<uint64_t>(l1_limit, l1.size()); i++) {
-        uint64_t l2_off = TRY(l2_offset_of(s, l1[i], i));
-        if (l2_off == 0) {
-            continue;
+    /// Drops one reference to each cluster that BYTES at OFFSET touch.
+    Result<void> release(uint64_t offset, uint64_t bytes)
+    {
+        if (bytes == 0) {
+            return {};
         }
-        auto l2 = TRY(read_l2(s, l2_off));
-        bool changed = false;
-        for (uint64_t &e : l2) {
-            if (e & QCOW_OFLAG_COPIED) {
-                e &= ~QCOW_OFLAG_COPIED;
-                changed = true;
+        for (uint64_t c = offset >> m_s.h.cluster_bits;
+             c <= (offset + bytes - 1) >> m_s.h.cluster_bits; c++) {
+            TRY(add_ref(c, -1));
+        }
+        return {};
+    }
+
+    /// N contiguous clusters, free in the committed state and not handed
+    /// out before in this update, with refcount 1 after the commit; returns
+    /// the byte offset.  The cursor only moves forward, so a cluster
+    /// released in this update is never reused by it.
+    Result<uint64_t> alloc(uint64_t n)
+    {
+        if (n == 0) {
+            return uint64_t(0);
+        }
+        const uint64_t limit = QCOW_MAX_HOST_OFFSET >> m_s.h.cluster_bits;
+        uint64_t start = 0;
+        uint64_t run = 0;
+        for (uint64_t c = m_cursor;; c++) {
+            if (c + (n - run) > limit) {
+                return Error("image full: no free host clusters below 64 PiB");
+            }
+            // Past the refcount table and every allocation, all is free.
+            if ((c >> m_s.rb_bits) >= m_s.refcount_table.size() &&
+                c >= m_s.alloc_end) {
+                start = run ? c - run : c;
+                break;
+            }
+            if (TRY(m_rc.get(c)) == 0) {
+                if (++run == n) {
+                    start = c + 1 - n;
+                    break;
+                }
+            } else {
+                if (run) {
+                    m_skipped_free = std::min(m_skipped_free, c - run);
+                }
+                run = 0;
             }
         }
-        if (changed) {
-            TRY(io.pwrite(l2_off, table_bytes(l2, s.cluster_size)));
+        for (uint64_t c = start; c < start + n; c++) {
+            TRY(set(c, 1));
         }
+        m_cursor = start + n;
+        return start << m_s.h.cluster_bits;
     }
-    return {};
-}
 
-/// Sets QCOW_OFLAG_COPIED in the active L1 and its L2 tables wherever the
-/// refcount is exactly one (after a delete dropped the sharing), as QEMU's
-/// qcow2_update_snapshot_refcount(addend 0) does.
-Result<void> fix_active_copied(Qcow2State &s)
-{
-    Io io(s);
-    Refcounts rc(s);
-    bool l1_changed = false;
-    for (uint64_t i = 0; i < s.l1.size(); i++) {
-        uint64_t l2_off = TRY(l2_offset_of(s, s.l1[i], i));
-        if (l2_off == 0) {
-            continue;
+    /// Writes into clusters that alloc() returned.
+    Result<void> write(uint64_t offset, std::span<const uint8_t> bytes)
+    {
+        return m_io.pwrite(offset, bytes);
+    }
+
+    /// L1 with the COPIED flags that the committed-to-be refcounts call
+    /// for, in the active L1 and every L2 table it reaches (qemu-img check
+    /// wants the flag exactly where the refcount is 1).  An L2 table whose
+    /// flags must change is copied, never rewritten in place: the committed
+    /// state still reads it.  The first SHARED_ENTRIES entries are about to
+    /// be referenced by a second new L1 too (a snapshot being created);
+    /// their copies take both references, and SHARED receives the L2
+    /// offsets that second L1 must use.
+    Result<std::vector<uint64_t>>
+    consistent_active_l1(const std::vector<uint64_t> &l1,
+                         uint64_t shared_entries,
+                         std::vector<uint64_t> *shared = nullptr)
+    {
+        const uint64_t cs = m_s.cluster_size;
+        const uint32_t bits = m_s.h.cluster_bits;
+        std::vector<uint64_t> out(l1.size(), 0);
+        if (shared) {
+            shared->assign(l1.size(), 0);
         }
-        bool l2_single = TRY(rc.get(l2_off >> s.h.cluster_bits)) == 1;
-        uint64_t want = l2_off | (l2_single ? QCOW_OFLAG_COPIED : 0);
-        if (want != s.l1[i]) {
-            s.l1[i] = want;
-            l1_changed = true;
-        }
-        if (!l2_single) {
-            continue;
-        }
-        auto l2 = TRY(read_l2(s, l2_off));
-        bool changed = false;
-        for (uint64_t &e : l2) {
-            if ((e & QCOW_OFLAG_COMPRESSED) || (e & L2E_OFFSET_MASK) == 0) {
+        for (uint64_t i = 0; i < l1.size(); i++) {
+            uint64_t off = TRY(l2_offset_of(m_s, l1[i], i));
+            if (off == 0) {
                 continue;
             }
-            bool single =
-                TRY(rc.get((e & L2E_OFFSET_MASK) >> s.h.cluster_bits)) == 1;
-            uint64_t w =
-                single ? e | QCOW_OFLAG_COPIED : e & ~QCOW_OFLAG_COPIED;
-            if (w != e) {
-                e = w;
-                changed = true;
+            auto l2 = TRY(read_l2(m_s, off));
+            bool changed = false;
+            for (uint64_t &e : l2) {
+                uint64_t data = e & L2E_OFFSET_MASK;
+                if ((e & QCOW_OFLAG_COMPRESSED) || data == 0) {
+                    continue;
+                }
+                uint64_t want = TRY(refcount(data >> bits)) == 1
+                                    ? e | QCOW_OFLAG_COPIED
+                                    : e & ~QCOW_OFLAG_COPIED;
+                changed |= want != e;
+                e = want;
+            }
+            uint64_t target = off;
+            uint64_t other = off;
+            if (changed) {
+                // The copy takes over the references of the L1 tables this
+                // update writes; any other (an older snapshot's) keeps the
+                // original.
+                uint64_t ours = i < shared_entries ? 2 : 1;
+                if (TRY(refcount(off >> bits)) != ours) {
+                    ours = 1;
+                }
+                target = TRY(alloc(1));
+                TRY(add_ref(off >> bits, -int64_t(ours)));
+                if (ours > 1) {
+                    TRY(add_ref(target >> bits, int64_t(ours - 1)));
+                    other = target;
+                }
+                TRY(write(target, table_bytes(l2, cs)));
+            }
+            bool single = TRY(refcount(target >> bits)) == 1;
+            out[i] = target | (single ? QCOW_OFLAG_COPIED : 0);
+            if (shared) {
+                (*shared)[i] = other;
             }
         }
-        if (changed) {
-            TRY(io.pwrite(l2_off, table_bytes(l2, s.cluster_size)));
+        return out;
+    }
+
+    /// Makes L1 the active L1 table, in fresh clusters if it differs.
+    Result<void> set_active_l1(std::vector<uint64_t> l1)
+    {
+        if (l1 == m_l1) {
+            return {};
         }
+        uint64_t off = TRY(alloc(div_round_up(l1.size() * 8, m_s.cluster_size)));
+        if (!l1.empty()) {
+            TRY(write(off, table_bytes(l1, m_s.cluster_size)));
+        }
+        TRY(release(m_l1_offset, m_l1.size() * 8));
+        m_l1 = std::move(l1);
+        m_l1_offset = off;
+        return {};
     }
-    if (l1_changed) {
-        // Only flag bits differ, so a torn write is harmless.
-        std::vector<uint8_t> bytes = table_bytes(s.l1, s.cluster_size);
-        bytes.resize(s.l1.size() * 8);
-        TRY(io.pwrite(s.h.l1_table_offset, bytes));
+
+    /// Makes V the snapshot table, in fresh clusters.
+    Result<void> set_snapshots(std::vector<Qcow2Snapshot> v)
+    {
+        std::vector<uint8_t> bytes = snapshot_table_bytes(m_s, v);
+        if (bytes.size() > QCOW_MAX_SNAPSHOTS_SIZE) {
+            return Error("the snapshot table would exceed QEMU's 64 MiB limit");
+        }
+        uint64_t clusters = div_round_up(bytes.size(), m_s.cluster_size);
+        uint64_t off = TRY(alloc(clusters));
+        bytes.resize(clusters * m_s.cluster_size, 0);
+        if (!bytes.empty()) {
+            TRY(write(off, bytes));
+        }
+        if (!m_snapshots.empty()) {
+            TRY(release(m_snapshots_offset, m_snapshot_table_size));
+        }
+        m_snapshots = std::move(v);
+        m_snapshots_offset = off;
+        m_snapshot_table_size = bytes.size();
+        return {};
     }
-    return io.flush();
-}
+
+    /// Writes every touched refcount block and a new refcount table to
+    /// fresh clusters, flushes, and makes the new state live with one
+    /// 36-byte header write (l1_size through snapshots_offset).  Only a
+    /// failure at or after that write leaves the file's state uncertain;
+    /// then the image is poisoned until it is reopened.
+    Result<void> commit()
+    {
+        const uint64_t cs = m_s.cluster_size;
+        const uint32_t bits = m_s.h.cluster_bits;
+        const std::vector<uint64_t> &old_table = m_s.refcount_table;
+        std::map<uint64_t, uint64_t> moved; // rt -> new block offset
+        uint64_t table_off = 0;
+        uint64_t table_clusters = 0;
+        bool old_table_released = false;
+        for (int round = 0;; round++) {
+            if (round == 64) {
+                return Error("could not place the refcount structures: they "
+                             "did not settle");
+            }
+            // Every touched block moves; moving one touches the blocks that
+            // count its new and its old cluster, until none is left.
+            for (;;) {
+                std::vector<uint64_t> pending;
+                for (const auto &kv : m_blocks) {
+                    if (!moved.count(kv.first)) {
+                        pending.push_back(kv.first);
+                    }
+                }
+                if (pending.empty()) {
+                    break;
+                }
+                for (uint64_t rt : pending) {
+                    moved[rt] = TRY(alloc(1));
+                    if (rt < old_table.size() && old_table[rt] != 0) {
+                        TRY(add_ref((old_table[rt] & REFT_OFFSET_MASK) >> bits,
+                                    -1));
+                    }
+                }
+            }
+            uint64_t need = old_table.size();
+            if (!m_blocks.empty()) {
+                need = std::max(need, m_blocks.rbegin()->first + 1);
+            }
+            if (table_off != 0 && table_clusters * cs / 8 >= need) {
+                break;
+            }
+            if (table_off != 0) {
+                TRY(release(table_off, table_clusters * cs));
+            }
+            if (!old_table_released) {
+                TRY(release(m_s.h.refcount_table_offset,
+                            uint64_t(m_s.h.refcount_table_clusters) * cs));
+                old_table_released = true;
+            }
+            // Room to grow, as QEMU does: twice the old table.
+            uint64_t entries =
+                need > old_table.size()
+                    ? std::max({need + 1, old_table.size() * 2, cs / 8})
+                    : old_table.size();
+            table_clusters = div_round_up(entries * 8, cs);
+            if (table_clusters * cs > QCOW_MAX_REFTABLE_SIZE) {
+                return Error("the refcount table would exceed QEMU's 8 MiB "
+                             "limit");
+            }
+            table_off = TRY(alloc(table_clusters));
+        }
+
+        std::vector<uint64_t> table(table_clusters * cs / 8, 0);
+        std::copy(old_table.begin(), old_table.end(), table.begin());
+        for (auto [rt, off] : moved) {
+            table[rt] = off;
+            TRY(write(off, m_blocks[rt]));
+        }
+        TRY(write(table_off, table_bytes(table, cs)));
+        TRY(m_io.flush());
+
+        uint8_t hdr[36];
+        put_be32(hdr, uint32_t(m_l1.size()));             // 36 l1_size
+        put_be64(hdr + 4, m_l1_offset);                   // 40
+        put_be64(hdr + 12, table_off);                    // 48
+        put_be32(hdr + 20, uint32_t(table_clusters));     // 56
+        put_be32(hdr + 24, uint32_t(m_snapshots.size())); // 60
+        put_be64(hdr + 28, m_snapshots_offset);           // 64
+        static_assert(HDR_L1_SIZE + sizeof(hdr) == QCOW2_V2_HEADER_SIZE);
+        m_s.poisoned = true; // until the state below matches the file
+        TRY(m_io.pwrite(HDR_L1_SIZE, hdr)); // commit
+        TRY(m_io.flush());
+
+        Qcow2State &s = m_s;
+        s.h.l1_size = uint32_t(m_l1.size());
+        s.h.l1_table_offset = m_l1_offset;
+        s.l1 = std::move(m_l1);
+        s.h.refcount_table_offset = table_off;
+        s.h.refcount_table_clusters = uint32_t(table_clusters);
+        s.refcount_table = std::move(table);
+        for (auto &[rt, b] : m_blocks) {
+            s.refblocks[rt] = std::move(b);
+        }
+        s.h.nb_snapshots = uint32_t(m_snapshots.size());
+        s.h.snapshots_offset = m_snapshots_offset;
+        s.snapshot_table_size = m_snapshots.empty() ? 0 : m_snapshot_table_size;
+        s.snapshots = std::move(m_snapshots);
+        s.infos.clear();
+        for (const Qcow2Snapshot &sn : s.snapshots) {
+            s.infos.push_back(sn.info);
+        }
+        s.alloc_end = std::max(s.alloc_end, m_cursor);
+        s.free_cluster_hint = std::max<uint64_t>(
+            1, std::min({m_released, m_skipped_free, m_cursor}));
+        s.poisoned = false;
+        return {};
+    }
+
+private:
+    uint64_t index_mask() const
+    {
+        return (1ULL << m_s.rb_bits) - 1;
+    }
+
+    /// Sets CLUSTER's refcount in this update's copy of its block (a new,
+    /// zeroed block where the table has none).
+    Result<void> set(uint64_t cluster, uint64_t value)
+    {
+        uint64_t rt = cluster >> m_s.rb_bits;
+        auto it = m_blocks.find(rt);
+        if (it == m_blocks.end()) {
+            if (rt == 0 && m_s.refcount_table.empty()) {
+                return Error("the refcount block for the header is missing: "
+                             "image corrupt");
+            }
+            const std::vector<uint8_t> *committed = TRY(m_rc.block(rt));
+            it = m_blocks
+                     .emplace(rt, committed ? *committed
+                                            : std::vector<uint8_t>(
+                                                  m_s.cluster_size, 0))
+                     .first;
+        }
+        uint64_t idx = cluster & index_mask();
+        if (value == 0 && get_entry(m_s, it->second, idx) != 0) {
+            m_released = std::min(m_released, cluster);
+        }
+        set_entry(m_s, it->second, idx, value);
+        return {};
+    }
+
+    Qcow2State &m_s;
+    Refcounts m_rc;
+    Io m_io;
+    std::map<uint64_t, std::vector<uint8_t>> m_blocks; // rt -> new content
+    uint64_t m_cursor;
+    uint64_t m_released = UINT64_MAX;
+    uint64_t m_skipped_free = UINT64_MAX;
+    std::vector<uint64_t> m_l1;
+    uint64_t m_l1_offset;
+    std::vector<Qcow2Snapshot> m_snapshots;
+    uint64_t m_snapshots_offset;
+    uint64_t m_snapshot_table_size;
+};
 
 Result<size_t> find_index(const Qcow2State &s, std::string_view id_or_name)
 {
@@ -1279,16 +1219,6 @@ Result<void> prepare_write(Qcow2State &s)
     return {};
 }
 
-/// Runs a modifying operation and poisons the image if it fails after
-/// prepare_write(), since the in-memory tables may be ahead of the file.
-template <typename F> auto modify(Qcow2State &s, F &&f) -> decltype(f())
-{
-    auto r = f();
-    if (!r.has_value()) {
-        s.poisoned = true;
-    }
-    return r;
-}
 
 } // namespace
 
@@ -1423,81 +1353,54 @@ Qcow2Image::create_snapshot(SnapshotInfo meta, std::span<const uint8_t> vmstate)
     if (sn_l1_size > QCOW_MAX_L1_SIZE / 8) {
         return Error("the VM state is too large for the L1 table");
     }
-    // The guest disk part is shared with the snapshot; check that the
-    // refcounts can take it before writing anything.
-    std::vector<uint64_t> shared = TRY(collect_refs(s, s.l1, vm_index));
-    TRY(precheck_refs(s, shared, +1));
+    // The guest disk part is shared with the snapshot.
+    std::vector<uint64_t> shared_refs = TRY(collect_refs(s, s.l1, vm_index));
     TRY(prepare_write(s));
 
-    return modify(s, [&]() -> Result<SnapshotInfo> {
-        Io io(s);
-        Refcounts rc(s);
-        std::vector<uint64_t> sn_l1(sn_l1_size, 0);
-        for (uint64_t i = 0; i < std::min<uint64_t>(vm_index, s.l1.size());
-             i++) {
-            sn_l1[i] = s.l1[i] & ~QCOW_OFLAG_COPIED;
+    MetadataUpdate u(s);
+    for (uint64_t c : shared_refs) {
+        TRY(u.add_ref(c, +1));
+    }
+    std::vector<uint64_t> shared;
+    auto active = TRY(u.consistent_active_l1(s.l1, vm_index, &shared));
+    std::vector<uint64_t> sn_l1(sn_l1_size, 0);
+    for (uint64_t i = 0; i < std::min<uint64_t>(vm_index, shared.size()); i++) {
+        sn_l1[i] = shared[i];
+    }
+    // The VM state and its L2 tables.  COPIED stays clear in them: flags
+    // in inactive tables mean nothing, and loadvm recomputes them.
+    for (uint64_t k = 0; k < vm_l2s; k++) {
+        uint64_t first = k * l2_entries;
+        uint64_t n = std::min(l2_entries, vm_clusters - first);
+        uint64_t l2_off = TRY(u.alloc(1));
+        uint64_t data_off = TRY(u.alloc(n));
+        std::vector<uint8_t> data(n * cs, 0);
+        uint64_t begin = first * cs;
+        uint64_t len = std::min<uint64_t>(n * cs, vmstate.size() - begin);
+        std::memcpy(data.data(), vmstate.data() + begin, len);
+        TRY(u.write(data_off, data));
+        std::vector<uint64_t> l2(l2_entries, 0);
+        for (uint64_t j = 0; j < n; j++) {
+            l2[j] = data_off + j * cs;
         }
-        // 1. The VM state, its L2 tables and the snapshot's L1: fresh
-        // clusters that nothing references yet (a crash leaks them).
-        for (uint64_t k = 0; k < vm_l2s; k++) {
-            uint64_t first = k * l2_entries;
-            uint64_t n = std::min(l2_entries, vm_clusters - first);
-            uint64_t l2_off = TRY(rc.alloc(1));
-            uint64_t data_off = TRY(rc.alloc(n));
-            std::vector<uint8_t> data(n * cs, 0);
-            uint64_t begin = first * cs;
-            uint64_t len = std::min<uint64_t>(n * cs, vmstate.size() - begin);
-            std::memcpy(data.data(), vmstate.data() + begin, len);
-            TRY(io.pwrite(data_off, data));
-            std::vector<uint64_t> l2(l2_entries, 0);
-            for (uint64_t j = 0; j < n; j++) {
-                // COPIED stays clear: flags in inactive tables mean nothing
-                // and QEMU recomputes them on loadvm.
-                l2[j] = data_off + j * cs;
-            }
-            TRY(io.pwrite(l2_off, table_bytes(l2, cs)));
-            sn_l1[vm_index + k] = l2_off;
-        }
-        uint64_t sn_l1_off = TRY(rc.alloc(div_round_up(sn_l1_size * 8, cs)));
-        if (sn_l1_size) {
-            TRY(io.pwrite(sn_l1_off, table_bytes(sn_l1, cs)));
-        }
-        TRY(rc.write_dirty());
-        TRY(io.flush());
-
-        // 2. Share the guest disk: flags cleared first (the safe
-        // direction), then the refcounts raised (too high = leaks).
-        TRY(clear_l2_copied(s, s.l1, vm_index));
-        bool l1_flags = false;
-        for (uint64_t i = 0; i < std::min<uint64_t>(vm_index, s.l1.size());
-             i++) {
-            if (s.l1[i] & QCOW_OFLAG_COPIED) {
-                s.l1[i] &= ~QCOW_OFLAG_COPIED;
-                l1_flags = true;
-            }
-        }
-        if (l1_flags) {
-            std::vector<uint8_t> bytes = table_bytes(s.l1, cs);
-            bytes.resize(s.l1.size() * 8);
-            TRY(io.pwrite(s.h.l1_table_offset, bytes));
-        }
-        TRY(io.flush());
-        TRY(apply_refs(s, shared, +1));
-        TRY(rc.write_dirty());
-        TRY(io.flush());
-
-        // 3. The snapshot table, committed by the header write.
-        Qcow2Snapshot sn;
-        sn.info = meta;
-        sn.l1_table_offset = sn_l1_off;
-        sn.l1_size = uint32_t(sn_l1_size);
-        sn.disk_size = s.h.size;
-        std::vector<Qcow2Snapshot> table = s.snapshots;
-        table.push_back(sn);
-        TRY(write_snapshot_table(s, std::move(table)));
-        TRY(io.flush());
-        return meta;
-    });
+        TRY(u.write(l2_off, table_bytes(l2, cs)));
+        sn_l1[vm_index + k] = l2_off;
+    }
+    uint64_t sn_l1_off = TRY(u.alloc(div_round_up(sn_l1_size * 8, cs)));
+    if (sn_l1_size) {
+        TRY(u.write(sn_l1_off, table_bytes(sn_l1, cs)));
+    }
+    TRY(u.set_active_l1(std::move(active)));
+    Qcow2Snapshot sn;
+    sn.info = meta;
+    sn.l1_table_offset = sn_l1_off;
+    sn.l1_size = uint32_t(sn_l1_size);
+    sn.disk_size = s.h.size;
+    std::vector<Qcow2Snapshot> table = s.snapshots;
+    table.push_back(std::move(sn));
+    TRY(u.set_snapshots(std::move(table)));
+    TRY(u.commit());
+    return meta;
 }
 
 Result<std::vector<uint8_t>>
@@ -1566,7 +1469,6 @@ Result<void> Qcow2Image::goto_snapshot(std::string_view id_or_name)
                              "supported",
                              sn.info.name, sn.disk_size, s.h.size);
     }
-    const uint64_t cs = s.cluster_size;
     const uint64_t vm_index = s.l1_vm_state_index;
     auto sn_l1 = TRY(read_table(s, sn.l1_table_offset, sn.l1_size));
     // The new active L1 maps the snapshot's guest disk; the VM state stays
@@ -1577,40 +1479,17 @@ Result<void> Qcow2Image::goto_snapshot(std::string_view id_or_name)
     }
     std::vector<uint64_t> gained = TRY(collect_refs(s, new_l1, vm_index));
     std::vector<uint64_t> lost = TRY(collect_refs(s, s.l1, s.l1.size()));
-    TRY(precheck_refs(s, gained, +1));
-    TRY(precheck_refs(s, lost, -1));
     TRY(prepare_write(s));
 
-    return modify(s, [&]() -> Result<void> {
-        Io io(s);
-        Refcounts rc(s);
-        // Everything the new active L1 reaches is shared with the snapshot,
-        // so its flags must be clear before the commit makes it active.
-        TRY(clear_l2_copied(s, new_l1, vm_index));
-        uint64_t l1_off = TRY(rc.alloc(div_round_up(new_l1.size() * 8, cs)));
-        if (!new_l1.empty()) {
-            TRY(io.pwrite(l1_off, table_bytes(new_l1, cs)));
-        }
-        TRY(apply_refs(s, gained, +1));
-        TRY(rc.write_dirty());
-        TRY(io.flush());
-        uint8_t hdr[12];
-        put_be32(hdr, uint32_t(new_l1.size()));
-        put_be64(hdr + 4, l1_off);
-        TRY(io.pwrite(HDR_L1_SIZE, hdr)); // commit
-        TRY(io.flush());
-
-        uint64_t old_off = s.h.l1_table_offset;
-        uint64_t old_bytes = s.l1.size() * 8;
-        s.h.l1_table_offset = l1_off;
-        s.l1 = std::move(new_l1);
-        // The old active tables are unreferenced now: dropping their
-        // references late only leaks.
-        TRY(apply_refs(s, lost, -1));
-        TRY(rc.free_range(old_off, old_bytes));
-        TRY(rc.write_dirty());
-        return io.flush();
-    });
+    MetadataUpdate u(s);
+    for (uint64_t c : gained) {
+        TRY(u.add_ref(c, +1));
+    }
+    for (uint64_t c : lost) {
+        TRY(u.add_ref(c, -1));
+    }
+    TRY(u.set_active_l1(TRY(u.consistent_active_l1(new_l1, 0))));
+    return u.commit();
 }
 
 Result<void> Qcow2Image::delete_snapshot(std::string_view id_or_name)
@@ -1623,23 +1502,19 @@ Result<void> Qcow2Image::delete_snapshot(std::string_view id_or_name)
     const Qcow2Snapshot sn = s.snapshots[index];
     auto sn_l1 = TRY(read_table(s, sn.l1_table_offset, sn.l1_size));
     std::vector<uint64_t> lost = TRY(collect_refs(s, sn_l1, sn_l1.size()));
-    TRY(precheck_refs(s, lost, -1));
     TRY(prepare_write(s));
 
-    return modify(s, [&]() -> Result<void> {
-        Io io(s);
-        Refcounts rc(s);
-        std::vector<Qcow2Snapshot> table = s.snapshots;
-        table.erase(table.begin() + ptrdiff_t(index));
-        TRY(write_snapshot_table(s, std::move(table))); // commit
-        TRY(io.flush());
-        TRY(apply_refs(s, lost, -1));
-        TRY(rc.free_range(sn.l1_table_offset, uint64_t(sn.l1_size) * 8));
-        TRY(rc.write_dirty());
-        TRY(io.flush());
-        // Clusters the active L1 no longer shares get their COPIED flag back.
-        return fix_active_copied(s);
-    });
+    MetadataUpdate u(s);
+    for (uint64_t c : lost) {
+        TRY(u.add_ref(c, -1));
+    }
+    TRY(u.release(sn.l1_table_offset, uint64_t(sn.l1_size) * 8));
+    // Clusters the active L1 no longer shares get their COPIED flag back.
+    TRY(u.set_active_l1(TRY(u.consistent_active_l1(s.l1, 0))));
+    std::vector<Qcow2Snapshot> table = s.snapshots;
+    table.erase(table.begin() + ptrdiff_t(index));
+    TRY(u.set_snapshots(std::move(table)));
+    return u.commit();
 }
 
 // ---------------------------------------------------------------------------
