@@ -23,8 +23,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <map>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <utility>
 
 namespace sysemu {
 
@@ -47,6 +51,8 @@ constexpr OptionDef option_defs[] = {
     { "m", true },       { "serial", true },   { "cpu", true },
     { "no-reboot", false }, { "chardev", true },
     { "drive", true },   { "blockdev", true },
+    { "vga", true },     { "no-user-config", false },
+    { "name", true },    { "uuid", true },     { "pidfile", true },
 };
 
 const OptionDef *find_option(std::string_view name)
@@ -304,6 +310,21 @@ qapi::Result<void> parse_display_none(const QemuOpts &opts,
     return {};
 }
 
+/// QEMU's qemu_uuid_parse: 8-4-4-4-12 hexadecimal digits.
+bool is_uuid(std::string_view s)
+{
+    if (s.size() != 36) {
+        return false;
+    }
+    for (size_t i = 0; i < s.size(); i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 qapi::Result<CommandLine>
@@ -425,6 +446,33 @@ parse_command_line(std::span<const std::string_view> args)
             cl.incoming.emplace(std::string(arg), where);
         } else if (name == "loadvm") {
             cl.loadvm.emplace(std::string(arg), where);
+        } else if (name == "vga") {
+            // No display and no VGA device in seoib: only "none" exists.
+            if (arg != "none") {
+                return qapi::Error::format("unknown vga type: {}", arg);
+            }
+        } else if (name == "no-user-config") {
+            // QEMU then skips its user configuration files; seoib-vm reads
+            // none, so there is nothing to skip.
+        } else if (name == "name") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "guest")));
+            static constexpr std::string_view keys[] = { "guest", "process",
+                                                         "debug-threads" };
+            TRY(at(where, qemu_opts_validate(opts, keys)));
+            if (auto d = opts.get("debug-threads"); d && *d != "on" && *d != "off") {
+                return at(where, qapi::Error("Parameter 'debug-threads' "
+                                             "expects 'on' or 'off'"));
+            }
+            cl.name = opts.get("guest");
+            cl.process_name = opts.get("process");
+        } else if (name == "uuid") {
+            if (!is_uuid(arg)) {
+                return at(where, qapi::Error("failed to parse UUID string: "
+                                             "wrong format"));
+            }
+            cl.uuid = std::string(arg);
+        } else if (name == "pidfile") {
+            cl.pidfile = std::string(arg);
         } else if (name == "drive") {
             QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "")));
             cl.drives.emplace_back(TRY(at(where, parse_drive(opts, cl.drives.size()))), where);
@@ -472,6 +520,13 @@ void print_usage()
         "                add device (use '-device driver,help' for properties)\n"
         "-S              freeze the guest at start-up (continue over QMP)\n"
         "-nodefaults     don't create default devices\n"
+        "-no-user-config seoib-vm reads no configuration files (accepted)\n"
+        "-vga none       no VGA card (the only one)\n"
+        "-name [guest=]name[,process=name][,debug-threads=on|off]\n"
+        "                the guest's name; process= names the process\n"
+        "-uuid uuid      the machine's UUID\n"
+        "-pidfile file   write the process ID to file once started; removed "
+        "on exit\n"
         "-display none   no display (the only one)\n"
         "-qmp dev        QMP monitor, e.g. unix:PATH,server=on,wait=off\n"
         "-incoming uri   wait for an incoming migration\n"
@@ -930,6 +985,65 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
 
 namespace {
 
+/// -pidfile: QEMU's qemu_write_pidfile.  The file is locked while seoib-vm
+/// runs, so a second instance with the same file fails, and removed when
+/// the object goes (the run ended, signals included: they end the run loop).
+class PidFile {
+public:
+    static qapi::Result<PidFile> write(const std::string &path)
+    {
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            return qapi::Error::from_errno(
+                errno, fmt::format("cannot create PID file: Could not create "
+                                   "'{}'",
+                                   path));
+        }
+        PidFile f(path, fd);
+        if (::lockf(fd, F_TLOCK, 0) < 0) {
+            f.m_path.clear(); // another instance's file: leave it
+            return qapi::Error::from_errno(errno, "Cannot lock pid file");
+        }
+        std::string pid = fmt::format("{}\n", ::getpid());
+        if (::ftruncate(fd, 0) < 0 ||
+            ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
+            return qapi::Error::from_errno(
+                errno, fmt::format("cannot create PID file: Failed to write "
+                                   "'{}'",
+                                   path));
+        }
+        return f;
+    }
+
+    PidFile(PidFile &&o) noexcept
+        : m_path(std::move(o.m_path))
+        , m_fd(std::exchange(o.m_fd, -1))
+    {
+        o.m_path.clear();
+    }
+    PidFile &operator=(PidFile &&) = delete;
+
+    ~PidFile()
+    {
+        if (!m_path.empty()) {
+            ::unlink(m_path.c_str());
+        }
+        if (m_fd >= 0) {
+            ::close(m_fd);
+        }
+    }
+
+private:
+    PidFile(std::string path, int fd)
+        : m_path(std::move(path))
+        , m_fd(fd)
+    {
+    }
+
+    std::string m_path;
+    int m_fd;
+};
+
 } // namespace
 
 int vm_main(std::span<const std::string_view> args)
@@ -1067,6 +1181,19 @@ int vm_main(std::span<const std::string_view> args)
     if (!vm) {
         report_error(vm.error());
         return 1;
+    }
+    if (cl.process_name) {
+        // As QEMU: the name ps and top show (the kernel keeps 15 bytes).
+        ::prctl(PR_SET_NAME, cl.process_name->c_str());
+    }
+    std::optional<PidFile> pidfile;
+    if (cl.pidfile) {
+        auto written = PidFile::write(*cl.pidfile);
+        if (!written) {
+            report_error(written.error());
+            return 1;
+        }
+        pidfile.emplace(std::move(written.value()));
     }
     return run_vm(*vm.value(), cl);
 }

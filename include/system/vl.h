@@ -86,6 +86,11 @@ struct CommandLine {
     std::vector<std::pair<QemuOpts, OptionText>> chardevs;
     /// -cpu MODEL[,+feature|-feature|feature=value...].
     std::optional<std::pair<std::string, OptionText>> cpu;
+    /// -name [guest=]NAME[,process=NAME]; -uuid; -pidfile.
+    std::optional<std::string> name;
+    std::optional<std::string> process_name;
+    std::optional<std::string> uuid;
+    std::optional<std::string> pidfile;
     bool no_reboot { false };     // --no-reboot
     bool start_stopped { false }; // -S
     bool nodefaults { false };

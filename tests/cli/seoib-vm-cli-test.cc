@@ -8,7 +8,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <csignal>
 #include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -297,6 +303,28 @@ const CliCase cli_cases[] = {
       "Input devices:\nname \"isa-serial\", bus ISA\n" },
     { "isa_debug_exit_help", { "-device", "isa-debug-exit,help" }, false, 0,
       "", "  iobase=<uint32>        -  (default: 1281)\n" },
+    // What QEMU's launchers pass (QEMUMachine, libvirt's probe).
+    { "vga_none", { "-vga", "none" }, true, 0, "", "machine:" },
+    { "vga_std_is_not_there", { "-vga", "std" }, true, 1,
+      "seoib-vm: unknown vga type: std\n", "" },
+    { "no_user_config", { "-no-user-config" }, true, 0, "", "machine:" },
+    { "name_and_uuid",
+      { "-name", "guest=g1,debug-threads=on", "-uuid",
+        "12345678-1234-1234-1234-123456789abc" },
+      true, 0, "", "machine:" },
+    { "name_bad_debug_threads", { "-name", "debug-threads=maybe" }, true, 1,
+      "seoib-vm: -name debug-threads=maybe: Parameter 'debug-threads' "
+      "expects 'on' or 'off'\n",
+      "" },
+    { "name_bad_key", { "-name", "foo,bar=1" }, true, 1,
+      "seoib-vm: -name foo,bar=1: Invalid parameter 'bar'\n", "" },
+    { "uuid_bad", { "-uuid", "xyz" }, true, 1,
+      "seoib-vm: -uuid xyz: failed to parse UUID string: wrong format\n", "" },
+    { "pidfile_in_missing_directory", { "-pidfile", "/nonexistent/dir/p" },
+      true, 1,
+      "seoib-vm: cannot create PID file: Could not create "
+      "'/nonexistent/dir/p': No such file or directory\n",
+      "" },
     { "accel_irqchip_beats_machine",
       { "-M", "q35,kernel-irqchip=on", "-accel",
         "kvm,kernel=model,kernel-irqchip=split" },
@@ -334,6 +362,66 @@ TEST_P(SeoibVmCli, StatusAndMessagesAsQemu)
 
 INSTANTIATE_TEST_SUITE_P(Table, SeoibVmCli, ::testing::ValuesIn(cli_cases),
                          [](const auto &info) { return info.param.name; });
+
+// -pidfile as libvirt's probe uses it: the file holds the running
+// process's pid while it runs (stopped under -S with a monitor), another
+// instance with the same file is refused, and the file is gone once
+// SIGTERM ended the run.
+TEST(SeoibVmCli, PidFileHoldsThePidWhileRunningAndGoesOnExit)
+{
+    char dir_template[] = "/tmp/seoib-pidfile-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    std::string dir = dir_template;
+    std::string pidfile = dir + "/vm.pid";
+    std::string sock = dir + "/qmp.sock";
+    std::vector<std::string> args = base;
+    for (const char *a : { "-S", "-qmp" }) {
+        args.emplace_back(a);
+    }
+    args.push_back("unix:" + sock + ",server=on,wait=off");
+    args.push_back("-pidfile");
+    args.push_back(pidfile);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::vector<char *> argv { const_cast<char *>(SEOIB_VM_PATH) };
+        for (std::string &a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        execv(SEOIB_VM_PATH, argv.data());
+        _exit(127);
+    }
+    std::string content;
+    for (int i = 0; i < 200 && content.empty(); i++) {
+        std::ifstream in(pidfile);
+        std::getline(in, content);
+        if (content.empty()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+    }
+    EXPECT_EQ(content, std::to_string(child));
+
+    std::vector<std::string> second = args;
+    second[second.size() - 3] = "unix:" + dir + "/qmp2.sock,server=on,wait=off";
+    cli_test::Run run = cli_test::run_seoib_vm(second);
+    EXPECT_EQ(run.status, 1);
+    EXPECT_NE(run.err.find("Cannot lock pid file"), std::string::npos)
+        << run.err;
+    // The refused instance left the running one's file alone.
+    std::ifstream again(pidfile);
+    std::string still;
+    std::getline(again, still);
+    EXPECT_EQ(still, std::to_string(child));
+
+    kill(child, SIGTERM);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_NE(access(pidfile.c_str(), F_OK), 0) << "pid file left behind";
+    unlink(sock.c_str());
+    rmdir(dir.c_str());
+}
 
 // A good image on the kernel model: refused after the image was checked,
 // before anything runs.
