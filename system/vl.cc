@@ -310,6 +310,51 @@ qapi::Result<void> parse_display_none(const QemuOpts &opts,
     return {};
 }
 
+/// -machine accel=A:B:...: QEMU's fallback list, tried in order until one
+/// initialises.  seoib-vm has one accelerator, kvm (on the host or the
+/// kernel model, so it always initialises); every other name, tcg included,
+/// is one this binary was not built with, as in a QEMU built without it.
+qapi::Result<void> resolve_machine_accel(CommandLine &cl)
+{
+    std::optional<std::string> list = cl.machine.get("accel");
+    if (!list) {
+        return {};
+    }
+    if (cl.accel) {
+        return qapi::Error("The -accel and \"-machine accel=\" options are "
+                           "incompatible");
+    }
+    std::vector<std::string> invalid;
+    bool found = false;
+    for (size_t pos = 0; pos <= list->size() && !found;) {
+        size_t end = std::min(list->find(':', pos), list->size());
+        std::string name = list->substr(pos, end - pos);
+        pos = end + 1;
+        if (name == "kvm") {
+            found = true;
+        } else {
+            invalid.push_back(fmt::format("invalid accelerator {}", name));
+        }
+    }
+    if (!found) {
+        std::string last = invalid.back();
+        invalid.pop_back();
+        // QEMU reports the others as it tries them, then fails on the last.
+        std::string text;
+        for (const std::string &w : invalid) {
+            text += w + "\n" + std::string(PROGRAM_NAME) + ": ";
+        }
+        return qapi::Error(text + last);
+    }
+    for (std::string &w : invalid) {
+        cl.warnings.push_back(std::move(w));
+    }
+    if (!invalid.empty()) {
+        cl.warnings.push_back("falling back to KVM");
+    }
+    return {};
+}
+
 /// QEMU's qemu_uuid_parse: 8-4-4-4-12 hexadecimal digits.
 bool is_uuid(std::string_view s)
 {
@@ -484,6 +529,7 @@ parse_command_line(std::span<const std::string_view> args)
             }
         }
     }
+    TRY(resolve_machine_accel(cl));
     return cl;
 }
 
@@ -504,7 +550,8 @@ void print_usage()
         "                selects emulated machine ('-machine help' for list)\n"
         "                kernel-irqchip=on|off|split controls the in-kernel "
         "irqchip\n"
-        "-M              as -machine\n"
+        "-M              as -machine (accel=kvm[:tcg...]: the first that\n"
+        "                initialises; seoib-vm has kvm only)\n"
         "-accel [accel=]kvm[,prop[=value][,...]]\n"
         "                kernel-irqchip=on|off|split, device=PATH,\n"
         "                kernel=auto|host|model|model-6.12|model-6.1,\n"
@@ -895,9 +942,7 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
                 accel::kvm::TYPE_KVM_ACCEL, "kernel-irqchip", o.value,
                 fmt::format("-machine {}={}", o.name, o.value));
         } else if (o.name == "accel") {
-            if (o.value != "kvm") {
-                return qapi::Error::format("invalid accelerator {}", o.value);
-            }
+            // A fallback list; parse_command_line() checked it names kvm.
         } else {
             machine_props.push_back(o);
         }
