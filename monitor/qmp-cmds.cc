@@ -14,10 +14,11 @@ namespace monitor {
 qapi::VersionInfo seoib_version_info()
 {
     return qapi::VersionInfo {
-        .qemu = { .major = SEOIB_VERSION_MAJOR,
-                  .minor = SEOIB_VERSION_MINOR,
-                  .micro = SEOIB_VERSION_MICRO },
-        .package = "seoib",
+        .qemu = { .major = QEMU_VERSION_IMPLEMENTED.major,
+                  .minor = QEMU_VERSION_IMPLEMENTED.minor,
+                  .micro = QEMU_VERSION_IMPLEMENTED.micro },
+        .package = fmt::format("seoib {}.{}.{}", SEOIB_VERSION_MAJOR,
+                               SEOIB_VERSION_MINOR, SEOIB_VERSION_MICRO),
     };
 }
 

@@ -8,6 +8,7 @@
 #include "hw/intc/ioapic.h"
 #include "hw/isa/isa-devices.h"
 #include "migration/channel.h"
+#include "monitor/qmp-cmds.h"
 #include "qom/context.h"
 #include "qom/type-registry.h"
 #include "system/builtin-types.h"
@@ -1105,7 +1106,13 @@ int vm_main(std::span<const std::string_view> args)
         return 0;
     }
     if (cl.show_version) {
-        fmt::print("seoib-vm version {}\n", SEOIB_VERSION);
+        // QEMU's first line, with seoib where QEMU builds name their package.
+        const auto &v = monitor::QEMU_VERSION_IMPLEMENTED;
+        fmt::print("QEMU emulator version {}.{}.{} (seoib {})\n"
+                   "seoib-vm {}: QEMU {}.{}'s command line, machine types and "
+                   "QMP; not QEMU\n",
+                   v.major, v.minor, v.micro, SEOIB_VERSION, SEOIB_VERSION,
+                   v.major, v.minor);
         return 0;
     }
     if (cl.trace_help) {

@@ -23,8 +23,17 @@ namespace monitor {
 
 class QmpSession;
 
-/// query-version and the greeting: seoib's own version in QEMU's member
-/// "qemu", package "seoib".
+/// The QEMU release whose machine types, command line and QMP seoib
+/// implements (its newest machine type is pc-q35-11.0).  Version-gated
+/// clients (libvirt wants at least 4.2.0) take their paths from it.
+struct QemuVersion {
+    int64_t major, minor, micro;
+};
+inline constexpr QemuVersion QEMU_VERSION_IMPLEMENTED { 11, 0, 0 };
+
+/// query-version and the greeting: QEMU_VERSION_IMPLEMENTED in "qemu", and
+/// seoib with its own version in "package" (where QEMU builds name their
+/// distribution package), so a person still sees what runs.
 qapi::VersionInfo seoib_version_info();
 
 /// qom-list: every property of the object at args.path, class properties

@@ -72,8 +72,8 @@ TEST(QmpProtocol, GreetingHasQemusShapeAndNoCapabilities)
     QmpClient client = vm.connect();
 
     EXPECT_EQ(client.greeting(),
-              json(R"({"QMP": {"version": {"qemu": {"major": 0, "minor": 1,
-                       "micro": 0}, "package": "seoib"},
+              json(R"({"QMP": {"version": {"qemu": {"major": 11, "minor": 0,
+                       "micro": 0}, "package": "seoib 0.1.0"},
                        "capabilities": []}})"));
 }
 

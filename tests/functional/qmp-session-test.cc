@@ -124,8 +124,8 @@ TEST_F(QmpSessionTest, GreetingOffersNoCapabilities)
     const QObject greeting = session.greeting();
 
     EXPECT_EQ(greeting,
-              json(R"({"QMP": {"version": {"qemu": {"major": 0, "minor": 1,
-                       "micro": 0}, "package": "seoib"},
+              json(R"({"QMP": {"version": {"qemu": {"major": 11, "minor": 0,
+                       "micro": 0}, "package": "seoib 0.1.0"},
                        "capabilities": []}})"));
 }
 
