@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -47,14 +48,12 @@ qapi::Result<QmpEndpoint> parse_qmp_endpoint(
     std::string_view chardev,
     std::span<const std::pair<std::string_view, std::string_view>> options)
 {
-    QmpEndpoint endpoint;
     if (chardev == "stdio") {
-        endpoint.kind = QmpEndpoint::Kind::Stdio;
         if (!options.empty()) {
             return qapi::Error::format("Invalid parameter '{}'",
                                        options.front().first);
         }
-        return endpoint;
+        return QmpEndpoint {};
     }
     if (!chardev.starts_with("unix:")) {
         const std::string_view backend = chardev.substr(0, chardev.find(':'));
@@ -63,43 +62,134 @@ qapi::Result<QmpEndpoint> parse_qmp_endpoint(
             "unix:PATH,server=on,wait=off or stdio",
             backend);
     }
-    endpoint.kind = QmpEndpoint::Kind::UnixServer;
-    endpoint.path = std::string(chardev.substr(5));
-    if (endpoint.path.empty()) {
+    if (chardev.size() == 5) {
         return qapi::Error("a socket path is required after 'unix:'");
     }
+    // QEMU's legacy syntax is a socket chardev with the path in front.
+    std::vector<std::pair<std::string_view, std::string_view>> socket_options {
+        { "path", chardev.substr(5) }
+    };
+    socket_options.insert(socket_options.end(), options.begin(), options.end());
+    return parse_socket_chardev(socket_options);
+}
+
+qapi::Result<QmpEndpoint> parse_socket_chardev(
+    std::span<const std::pair<std::string_view, std::string_view>> options)
+{
+    QmpEndpoint endpoint;
+    std::optional<std::string_view> path;
+    std::optional<std::string_view> fd;
     bool server = false;
     for (const auto &[key, value] : options) {
         if (key == "nowait") {
             endpoint.wait = false;
-            continue;
-        }
-        if (key != "server" && key != "wait") {
+        } else if (key == "path") {
+            path = value;
+        } else if (key == "fd") {
+            fd = value;
+        } else if (key == "server" || key == "wait") {
+            std::optional<bool> on = parse_on_off(value);
+            if (!on) {
+                return qapi::Error::format(
+                    "Parameter '{}' expects 'on' or 'off'", key);
+            }
+            (key == "server" ? server : endpoint.wait) = *on;
+        } else {
             return qapi::Error::format("Invalid parameter '{}'", key);
         }
-        std::optional<bool> on = parse_on_off(value);
-        if (!on) {
-            return qapi::Error::format("Parameter '{}' expects 'on' or 'off'",
-                                       key);
+    }
+    if (path && fd) {
+        return qapi::Error(
+            "None or one of 'path', 'fd' or 'host' option required.");
+    }
+    if (path) {
+        endpoint.path = std::string(*path);
+    } else {
+        // QEMU reads a missing fd as an empty number.
+        const std::string_view text = fd.value_or("");
+        const char *end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, endpoint.fd);
+        if (text.empty() || ec != std::errc() || ptr != end || endpoint.fd < 0) {
+            return qapi::Error::format("Unable to parse FD number {}", text);
         }
-        (key == "server" ? server : endpoint.wait) = *on;
     }
-    if (!server) {
-        // Without server=on QEMU connects out to a listening client; the
-        // monitor of seoib-vm only listens.
-        return qapi::Error("a QMP socket must be a server: add server=on");
-    }
+    endpoint.kind = server ? QmpEndpoint::Kind::UnixServer
+                           : QmpEndpoint::Kind::Socket;
     return endpoint;
 }
+
+namespace {
+
+/// The address of a UNIX socket file.
+qapi::Result<sockaddr_un> unix_address(const std::string &path)
+{
+    sockaddr_un addr {};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(addr.sun_path)) {
+        return qapi::Error::format("UNIX socket path '{}' is too long", path);
+    }
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    return addr;
+}
+
+// sockaddr_un is one of the sockaddr family the socket API takes by pointer
+// to the common header; the cast is the API's contract.
+const sockaddr *sockaddr_ptr(const sockaddr_un &addr)
+{
+    const void *p = &addr;
+    return static_cast<const sockaddr *>(p);
+}
+
+/// Takes an inherited descriptor for the main loop: it must be a socket;
+/// it becomes non-blocking and is not passed on to children.
+qapi::Result<void> adopt_socket_fd(int fd)
+{
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        return qapi::Error::format("File descriptor '{}' is not a socket", fd);
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        return qapi::Error::from_errno(errno, "Failed to set up the socket");
+    }
+    return {};
+}
+
+/// A connection out to a client listening at `path` (QEMU's socket
+/// chardev without server=on).
+qapi::Result<int> connect_unix(const std::string &path)
+{
+    const sockaddr_un addr = TRY(unix_address(path));
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return qapi::Error::from_errno(errno, "Failed to create socket");
+    }
+    if (::connect(fd, sockaddr_ptr(addr), sizeof(addr)) < 0) {
+        const int connect_errno = errno;
+        ::close(fd);
+        return qapi::Error::from_errno(
+            connect_errno, fmt::format("Failed to connect to '{}'", path));
+    }
+    if (auto r = adopt_socket_fd(fd); !r) {
+        ::close(fd);
+        return r.release_error();
+    }
+    return fd;
+}
+
+} // namespace
 
 // ---- listening sockets ----------------------------------------------------
 
 /// One UNIX socket in the listening state, and the file that names it.
 class Monitor::Listener {
 public:
-    Listener(Monitor &monitor, std::string path)
+    Listener(Monitor &monitor, const QmpEndpoint &endpoint)
         : m_monitor(monitor)
-        , m_path(std::move(path))
+        , m_path(endpoint.path)
+        , m_adopted_fd(endpoint.fd)
+        , m_pretty(endpoint.pretty)
     {
     }
 
@@ -122,13 +212,17 @@ public:
 
     qapi::Result<void> open()
     {
-        sockaddr_un addr {};
-        addr.sun_family = AF_UNIX;
-        if (m_path.size() >= sizeof(addr.sun_path)) {
-            return qapi::Error::format("UNIX socket path '{}' is too long",
-                                       m_path);
+        if (m_adopted_fd >= 0) {
+            // fd=N,server=on: a socket the parent bound (libvirt does).
+            TRY(adopt_socket_fd(m_adopted_fd));
+            m_fd = m_adopted_fd;
+            if (::listen(m_fd, SOMAXCONN) < 0) {
+                return qapi::Error::from_errno(errno,
+                                               "Failed to listen on socket");
+            }
+            return {};
         }
-        std::memcpy(addr.sun_path, m_path.data(), m_path.size());
+        const sockaddr_un addr = TRY(unix_address(m_path));
         TRY(remove_stale(addr));
 
         m_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -183,14 +277,6 @@ public:
     }
 
 private:
-    // sockaddr_un is one of the sockaddr family the socket API takes by
-    // pointer to the common header; the cast is the API's contract.
-    static const sockaddr *sockaddr_ptr(const sockaddr_un &addr)
-    {
-        const void *p = &addr;
-        return static_cast<const sockaddr *>(p);
-    }
-
     /// A socket file nobody listens on is left over from a process that
     /// did not clean up; QEMU replaces it.  A live one is not ours to take.
     qapi::Result<void> remove_stale(const sockaddr_un &addr)
@@ -232,7 +318,7 @@ private:
                 }
                 return accepted;
             }
-            m_monitor.add_client(fd, fd, true);
+            m_monitor.add_client(fd, fd, true, m_pretty);
             accepted++;
         }
     }
@@ -245,6 +331,8 @@ private:
 
     Monitor &m_monitor;
     std::string m_path;
+    int m_adopted_fd { -1 };
+    bool m_pretty { false };
     int m_fd { -1 };
     unsigned m_watch { 0 };
     bool m_bound { false };
@@ -257,11 +345,12 @@ private:
 /// One QMP connection: a socket, or stdin and stdout.
 class Monitor::Client {
 public:
-    Client(Monitor &monitor, int in_fd, int out_fd, bool is_socket)
+    Client(Monitor &monitor, int in_fd, int out_fd, bool is_socket, bool pretty)
         : m_monitor(monitor)
         , m_in_fd(in_fd)
         , m_out_fd(out_fd)
         , m_is_socket(is_socket)
+        , m_pretty(pretty)
         , m_streamer(monitor.m_limits.json)
         , m_session(monitor.m_vm)
     {
@@ -273,7 +362,26 @@ public:
     bool command_mode() const { return m_session.command_mode(); }
     size_t pending() const { return m_out.size() - m_out_sent; }
 
-    void greet() { send(qapi::to_json(m_session.greeting())); }
+    void greet() { send_message(m_session.greeting()); }
+
+    /// Queues one message, in this client's layout: -mon pretty=on
+    /// indents it and, as QEMU's monitor output does, ends each of its
+    /// lines with CRLF.
+    void send_message(const qapi::QObject &message)
+    {
+        if (!m_pretty) {
+            send(qapi::to_json(message));
+            return;
+        }
+        std::string text;
+        for (char c : qapi::to_json(message, true)) {
+            if (c == '\n') {
+                text += '\r';
+            }
+            text += c;
+        }
+        send(text);
+    }
 
     /// Queues one message and writes what the peer takes now.
     void send(std::string_view json)
@@ -381,7 +489,7 @@ public:
                 if (m_closed || m_monitor.m_input_stopped) {
                     return false;
                 }
-                send(qapi::to_json(m_session.handle(std::move(message))));
+                send_message(m_session.handle(std::move(message)));
                 return !output_full();
             });
         if (m_closed || m_monitor.m_input_stopped) {
@@ -489,6 +597,7 @@ private:
     int m_in_fd;
     int m_out_fd;
     bool m_is_socket;
+    bool m_pretty;
     JsonStreamer m_streamer;
     QmpSession m_session;
     /// Requests read and not yet run: at most one read's worth, kept while
@@ -514,6 +623,9 @@ Monitor::~Monitor()
 {
     m_clients.clear();
     m_listeners.clear();
+    for (const auto &[fd, pretty] : m_connected) {
+        ::close(fd);
+    }
     if (m_reap_source) {
         g_source_remove(m_reap_source);
     }
@@ -521,14 +633,28 @@ Monitor::~Monitor()
 
 qapi::Result<void> Monitor::add_endpoint(const QmpEndpoint &endpoint)
 {
-    if (endpoint.kind == QmpEndpoint::Kind::Stdio) {
+    switch (endpoint.kind) {
+    case QmpEndpoint::Kind::Stdio:
         if (m_stdio) {
             return qapi::Error("stdio is already used by another -qmp");
         }
         m_stdio = true;
+        m_stdio_pretty = endpoint.pretty;
+        return {};
+    case QmpEndpoint::Kind::Socket: {
+        int fd = endpoint.fd;
+        if (fd >= 0) {
+            TRY(adopt_socket_fd(fd));
+        } else {
+            fd = TRY(connect_unix(endpoint.path));
+        }
+        m_connected.emplace_back(fd, endpoint.pretty);
         return {};
     }
-    auto listener = std::make_unique<Listener>(*this, endpoint.path);
+    case QmpEndpoint::Kind::UnixServer:
+        break;
+    }
+    auto listener = std::make_unique<Listener>(*this, endpoint);
     TRY(listener->open());
     if (endpoint.wait) {
         m_waiting.push_back(listener.get());
@@ -544,8 +670,11 @@ qapi::Result<void> Monitor::start()
         TRY(listener->accept_first());
     }
     m_waiting.clear();
+    for (const auto &[fd, pretty] : std::exchange(m_connected, {})) {
+        add_client(fd, fd, true, pretty);
+    }
     if (m_stdio) {
-        add_client(STDIN_FILENO, STDOUT_FILENO, false);
+        add_client(STDIN_FILENO, STDOUT_FILENO, false, m_stdio_pretty);
     }
     for (auto &listener : m_listeners) {
         listener->watch();
@@ -553,10 +682,10 @@ qapi::Result<void> Monitor::start()
     return {};
 }
 
-void Monitor::add_client(int in_fd, int out_fd, bool is_socket)
+void Monitor::add_client(int in_fd, int out_fd, bool is_socket, bool pretty)
 {
     m_clients.push_back(
-        std::make_unique<Client>(*this, in_fd, out_fd, is_socket));
+        std::make_unique<Client>(*this, in_fd, out_fd, is_socket, pretty));
     Client &client = *m_clients.back();
     client.greet();
     client.update_watches();
@@ -565,11 +694,11 @@ void Monitor::add_client(int in_fd, int out_fd, bool is_socket)
 void Monitor::emit_event(const qapi::QapiEvent &event)
 {
     trace_qmp_event(std::string(event.name).c_str());
-    const std::string json = qapi::to_json(qmp_event_message(event));
+    const qapi::QObject message = qmp_event_message(event);
     for (auto &client : m_clients) {
         // qmp-spec.rst: no events during capabilities negotiation.
         if (!client->closed() && client->command_mode()) {
-            client->send(json);
+            client->send_message(message);
         }
     }
 }

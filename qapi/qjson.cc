@@ -196,6 +196,8 @@ void append_json(std::string &out, const QObject &value, bool pretty,
         const auto &list = *value.as_list();
         out += '[';
         if (list.empty()) {
+            // QEMU's JSON writer breaks the line of an empty one too.
+            append_newline(out, pretty, indent);
             out += ']';
             return;
         }
@@ -214,6 +216,7 @@ void append_json(std::string &out, const QObject &value, bool pretty,
         const auto &dict = *value.as_dict();
         out += '{';
         if (dict.empty()) {
+            append_newline(out, pretty, indent);
             out += '}';
             return;
         }

@@ -956,33 +956,14 @@ private:
                                                     { nullptr, SIGHUP } } };
 };
 
-qapi::Result<monitor::QmpEndpoint> endpoint_of(const QemuOpts &opts)
-{
-    std::string chardev;
-    std::vector<std::pair<std::string_view, std::string_view>> options;
-    for (const QemuOpt &o : opts.opts) {
-        if (o.name == "chardev") {
-            chardev = o.value;
-        } else {
-            options.emplace_back(o.name, o.value);
-        }
-    }
-    return monitor::parse_qmp_endpoint(chardev, options);
-}
-
-int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl)
+int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl,
+                     const std::function<void()> &started)
 {
     std::vector<monitor::QmpEndpoint> endpoints;
     bool stdio = false;
-    for (const auto &[opts, where] : cl.qmp) {
-        auto endpoint = endpoint_of(opts);
-        if (!endpoint) {
-            fmt::print(stderr, "{}: {}: {}\n", PROGRAM_NAME, where.text(),
-                       endpoint.error().message());
-            return 1;
-        }
-        stdio |= endpoint.value().kind == monitor::QmpEndpoint::Kind::Stdio;
-        endpoints.push_back(endpoint.release_value());
+    for (const auto &[endpoint, where] : cl.qmp) {
+        stdio |= endpoint.kind == monitor::QmpEndpoint::Kind::Stdio;
+        endpoints.push_back(endpoint);
     }
 
     // Standard output carries QMP under -qmp stdio; the report goes beside.
@@ -1036,6 +1017,7 @@ int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl)
         }
     }
 
+    started();
     const qapi::ShutdownCause cause = phase.run();
     mon.emit_event(qapi::qapi_event_shutdown(false, cause));
     mon.flush(EXIT_FLUSH_BUDGET);
@@ -1044,7 +1026,7 @@ int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl)
 
 } // namespace
 
-int run_vm(Vm &vm, const CommandLine &cl)
+int run_vm(Vm &vm, const CommandLine &cl, const std::function<void()> &started)
 {
     if (cl.kernel) {
         if (!cl.qmp.empty() || cl.start_stopped) {
@@ -1061,6 +1043,7 @@ int run_vm(Vm &vm, const CommandLine &cl)
             // Checked when the command line was parsed.
             boot.ram_size = MUST(parse_memory_size(cl.memory->first));
         }
+        started();
         return run_kernel(vm, boot, stderr);
     }
     if (cl.kernel && cl.incoming) {
@@ -1082,7 +1065,7 @@ int run_vm(Vm &vm, const CommandLine &cl)
         // A client that disconnects while a reply is on its way must not
         // end the program (QEMU ignores SIGPIPE too).
         std::signal(SIGPIPE, SIG_IGN);
-        return run_with_monitor(vm, images.value(), cl);
+        return run_with_monitor(vm, images.value(), cl, started);
     }
     if (cl.start_stopped) {
         // With no monitor nobody could continue the VM.
@@ -1090,6 +1073,7 @@ int run_vm(Vm &vm, const CommandLine &cl)
                    vm.machine().machine_class().machine_name);
         return 0;
     }
+    started();
     return vm.run_main_job(stdout, stderr);
 }
 

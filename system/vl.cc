@@ -23,11 +23,17 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <csignal>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <utility>
 
@@ -54,6 +60,8 @@ constexpr OptionDef option_defs[] = {
     { "drive", true },   { "blockdev", true },
     { "vga", true },     { "no-user-config", false },
     { "name", true },    { "uuid", true },     { "pidfile", true },
+    { "mon", true },     { "nographic", false }, { "daemonize", false },
+    { "overcommit", true },
 };
 
 const OptionDef *find_option(std::string_view name)
@@ -192,6 +200,107 @@ parse_blockdev(const QemuOpts &opts, std::vector<std::pair<std::string, std::str
     return std::optional(BlockImageOption { node_name, *filename });
 }
 
+/// A -chardev socket's endpoint (its options but backend and id).
+qapi::Result<monitor::QmpEndpoint> socket_chardev_endpoint(const QemuOpts &opts)
+{
+    std::vector<std::pair<std::string_view, std::string_view>> options;
+    for (const QemuOpt &o : opts.opts) {
+        if (o.name != "backend" && o.name != "id") {
+            options.emplace_back(o.name, o.value);
+        }
+    }
+    return monitor::parse_socket_chardev(options);
+}
+
+/// A -qmp argument's endpoint: the leading chardev text and the options.
+qapi::Result<monitor::QmpEndpoint> qmp_option_endpoint(const QemuOpts &opts)
+{
+    std::string_view chardev;
+    std::vector<std::pair<std::string_view, std::string_view>> options;
+    for (const QemuOpt &o : opts.opts) {
+        if (o.name == "chardev") {
+            chardev = o.value;
+        } else {
+            options.emplace_back(o.name, o.value);
+        }
+    }
+    return monitor::parse_qmp_endpoint(chardev, options);
+}
+
+/// -mon chardev=ID[,mode=control][,pretty=on|off], QEMU 7.2's checks and
+/// texts, resolved against the -chardev options (QEMU creates every
+/// chardev before any monitor, so the order on the line does not matter).
+/// Returns the endpoint with its -chardev, where errors in opening it are
+/// reported, as QEMU reports them.
+qapi::Result<std::pair<monitor::QmpEndpoint, OptionText>>
+mon_endpoint(const QemuOpts &opts,
+             const std::vector<std::pair<QemuOpts, OptionText>> &chardevs)
+{
+    static constexpr std::string_view keys[] = { "chardev", "mode", "pretty" };
+    TRY(qemu_opts_validate(opts, keys));
+    const auto id = opts.get("chardev");
+    if (!id) {
+        return qapi::Error("Parameter 'chardev' is missing");
+    }
+    const std::string mode = opts.get("mode").value_or("readline");
+    if (mode != "control" && mode != "readline") {
+        return qapi::Error::format("Parameter 'mode' does not accept value '{}'",
+                                   mode);
+    }
+    const std::string pretty = opts.get("pretty").value_or("off");
+    if (pretty != "on" && pretty != "off") {
+        return qapi::Error("Parameter 'pretty' expects 'on' or 'off'");
+    }
+    const QemuOpts *chardev = nullptr;
+    const OptionText *chardev_where = nullptr;
+    for (const auto &[c, where] : chardevs) {
+        if (c.get("id") == id) {
+            chardev = &c;
+            chardev_where = &where;
+        }
+    }
+    if (!chardev) {
+        return qapi::Error::format("chardev \"{}\" not found", *id);
+    }
+    if (mode == "readline") {
+        // QEMU's default mode is its human monitor, which seoib lacks.
+        return qapi::Error("the human monitor (mode=readline) is not built "
+                           "in seoib-vm; use mode=control");
+    }
+    const std::string backend = chardev->get("backend").value_or("");
+    monitor::QmpEndpoint endpoint;
+    if (backend == "socket") {
+        endpoint = TRY(socket_chardev_endpoint(*chardev));
+    } else if (backend != "stdio") {
+        return qapi::Error::format("a monitor in seoib-vm needs a socket or "
+                                   "stdio chardev, not '{}'",
+                                   backend);
+    }
+    endpoint.pretty = pretty == "on";
+    return std::pair(endpoint, *chardev_where);
+}
+
+/// -overcommit mem-lock=on|off,cpu-pm=on|off, QEMU's keys and texts.
+qapi::Result<void> parse_overcommit(const QemuOpts &opts, CommandLine &cl)
+{
+    static constexpr std::string_view keys[] = { "mem-lock", "cpu-pm" };
+    TRY(qemu_opts_validate(opts, keys));
+    for (const QemuOpt &o : opts.opts) {
+        if (o.value != "on" && o.value != "off") {
+            return qapi::Error::format("Parameter '{}' expects 'on' or 'off'",
+                                       o.name);
+        }
+        if (o.name == "mem-lock") {
+            cl.mem_lock = o.value == "on";
+        } else if (o.value == "on") {
+            // Guest-controlled idle (KVM_CAP_X86_DISABLE_EXITS) is not
+            // built; refused rather than ignored.
+            return qapi::Error("cpu-pm=on is not supported by seoib-vm");
+        }
+    }
+    return {};
+}
+
 /// The -chardev backends seoib-vm has, QEMU 7.2's checks and texts.
 qapi::Result<void>
 check_chardev(const QemuOpts &opts,
@@ -199,14 +308,20 @@ check_chardev(const QemuOpts &opts,
 {
     const std::string backend = opts.get("backend").value_or("");
     const std::string id = opts.get("id").value_or("");
-    if (backend != "stdio" && backend != "null" && backend != "file") {
+    if (backend != "stdio" && backend != "null" && backend != "file" &&
+        backend != "socket") {
         return qapi::Error::format("'{}' is not a valid char driver name",
                                    backend);
     }
-    static constexpr std::string_view keys[] = { "backend", "id", "path" };
-    TRY(qemu_opts_validate(opts, keys));
     if (id.empty()) {
         return qapi::Error("chardev: no id specified");
+    }
+    if (backend == "socket") {
+        // Checked as the monitor will read it; fd= is checked when opened.
+        TRY(socket_chardev_endpoint(opts));
+    } else {
+        static constexpr std::string_view keys[] = { "backend", "id", "path" };
+        TRY(qemu_opts_validate(opts, keys));
     }
     if (backend == "file" && !opts.get("path")) {
         return qapi::Error("chardev: file: no filename given");
@@ -356,6 +471,30 @@ qapi::Result<void> resolve_machine_accel(CommandLine &cl)
     return {};
 }
 
+/// -daemonize leaves no terminal: QEMU refuses stdio with it.
+qapi::Result<void> check_daemonize(const CommandLine &cl)
+{
+    if (!cl.daemonize) {
+        return {};
+    }
+    for (const auto &[endpoint, where] : cl.qmp) {
+        if (endpoint.kind == monitor::QmpEndpoint::Kind::Stdio) {
+            return at(where, qapi::Error("cannot use stdio with -daemonize"));
+        }
+    }
+    for (const auto &[opts, where] : cl.chardevs) {
+        if (opts.get("backend") == "stdio") {
+            return at(where, qapi::Error("cannot use stdio with -daemonize"));
+        }
+    }
+    for (const auto &[spec, where] : cl.serials) {
+        if (spec == "stdio") {
+            return at(where, qapi::Error("cannot use stdio with -daemonize"));
+        }
+    }
+    return {};
+}
+
 /// QEMU's qemu_uuid_parse: 8-4-4-4-12 hexadecimal digits.
 bool is_uuid(std::string_view s)
 {
@@ -377,6 +516,7 @@ qapi::Result<CommandLine>
 parse_command_line(std::span<const std::string_view> args)
 {
     CommandLine cl;
+    std::vector<std::pair<QemuOpts, OptionText>> mons;
     for (size_t i = 0; i < args.size(); i++) {
         std::string_view typed = args[i];
         if (!typed.starts_with('-') || typed.size() < 2) {
@@ -463,8 +603,20 @@ parse_command_line(std::span<const std::string_view> args)
                 }
             }
         } else if (name == "qmp") {
-            cl.qmp.emplace_back(TRY(at(where, qemu_opts_parse(arg, "chardev"))),
-                                where);
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "chardev")));
+            cl.qmp.emplace_back(TRY(at(where, qmp_option_endpoint(opts))), where);
+        } else if (name == "mon") {
+            mons.emplace_back(TRY(at(where, qemu_opts_parse(arg, "chardev"))),
+                              where);
+        } else if (name == "nographic") {
+            // QEMU's -nographic takes the display away and, with default
+            // devices, puts the serial port and its monitor on stdio; seoib
+            // creates no default devices, so only the display goes.
+        } else if (name == "daemonize") {
+            cl.daemonize = true;
+        } else if (name == "overcommit") {
+            QemuOpts opts = TRY(at(where, qemu_opts_parse(arg, "")));
+            TRY(at(where, parse_overcommit(opts, cl)));
         } else if (name == "kernel") {
             cl.kernel.emplace(std::string(arg), where);
         } else if (name == "append") {
@@ -530,7 +682,11 @@ parse_command_line(std::span<const std::string_view> args)
             }
         }
     }
+    for (const auto &[opts, where] : mons) {
+        cl.qmp.push_back(TRY(at(where, mon_endpoint(opts, cl.chardevs))));
+    }
     TRY(resolve_machine_accel(cl));
+    TRY(check_daemonize(cl));
     return cl;
 }
 
@@ -1034,6 +1190,99 @@ namespace {
 /// -pidfile: QEMU's qemu_write_pidfile.  The file is locked while seoib-vm
 /// runs, so a second instance with the same file fails, and removed when
 /// the object goes (the run ended, signals included: they end the run loop).
+/// QEMU's os_daemonize() and os_setup_post(): detach() forks twice and
+/// returns in the daemon only; the original process waits and exits 0 once
+/// the daemon calls ready(), 1 if it exits first (its error went to the
+/// standard error they share).
+class Daemon {
+public:
+    static qapi::Result<Daemon> detach()
+    {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) < 0) {
+            return qapi::Error::from_errno(errno, "cannot daemonize");
+        }
+        std::fflush(nullptr);
+        const pid_t child = ::fork();
+        if (child < 0) {
+            const int fork_errno = errno;
+            ::close(fds[0]);
+            ::close(fds[1]);
+            return qapi::Error::from_errno(fork_errno, "cannot daemonize");
+        }
+        if (child > 0) {
+            ::close(fds[1]);
+            ::waitpid(child, nullptr, 0);
+            char status = 1;
+            ssize_t n;
+            do {
+                n = ::read(fds[0], &status, 1);
+            } while (n < 0 && errno == EINTR);
+            std::_Exit(n == 1 && status == 0 ? 0 : 1);
+        }
+        ::close(fds[0]);
+        ::setsid();
+        const pid_t daemon = ::fork();
+        if (daemon < 0) {
+            std::_Exit(1);
+        }
+        if (daemon > 0) {
+            std::_Exit(0);
+        }
+        ::umask(027);
+        std::signal(SIGTSTP, SIG_IGN);
+        std::signal(SIGTTOU, SIG_IGN);
+        std::signal(SIGTTIN, SIG_IGN);
+        return Daemon(fds[1]);
+    }
+
+    Daemon(Daemon &&o) noexcept
+        : m_fd(std::exchange(o.m_fd, -1))
+    {
+    }
+    Daemon &operator=(Daemon &&) = delete;
+
+    ~Daemon()
+    {
+        if (m_fd >= 0) {
+            ::close(m_fd);
+        }
+    }
+
+    /// The daemon serves: the terminal is let go and the parent exits 0.
+    void ready()
+    {
+        if (m_fd < 0) {
+            return;
+        }
+        if (::chdir("/") < 0) {
+            // As QEMU, a daemon that cannot leave its directory stays.
+        }
+        std::fflush(nullptr);
+        const int null = ::open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            ::dup2(null, STDIN_FILENO);
+            ::dup2(null, STDOUT_FILENO);
+            ::dup2(null, STDERR_FILENO);
+            if (null > STDERR_FILENO) {
+                ::close(null);
+            }
+        }
+        const char status = 0;
+        while (::write(m_fd, &status, 1) < 0 && errno == EINTR) {
+        }
+        ::close(std::exchange(m_fd, -1));
+    }
+
+private:
+    explicit Daemon(int fd)
+        : m_fd(fd)
+    {
+    }
+
+    int m_fd { -1 };
+};
+
 class PidFile {
 public:
     static qapi::Result<PidFile> write(const std::string &path)
@@ -1045,7 +1294,10 @@ public:
                                    "'{}'",
                                    path));
         }
-        PidFile f(path, fd);
+        // Removed by its full name: a daemon has left the directory by then.
+        std::unique_ptr<char, decltype(&std::free)> full(::realpath(path.c_str(), nullptr),
+                                                         &std::free);
+        PidFile f(full ? std::string(full.get()) : path, fd);
         if (::lockf(fd, F_TLOCK, 0) < 0) {
             f.m_path.clear(); // another instance's file: leave it
             return qapi::Error::from_errno(errno, "Cannot lock pid file");
@@ -1229,6 +1481,24 @@ int vm_main(std::span<const std::string_view> args)
         return 1;
     }
 
+    if (cl.mem_lock && ::mlockall(MCL_CURRENT | MCL_FUTURE) < 0) {
+        // QEMU's text for -overcommit mem-lock=on.
+        report_error(qapi::Error::format("locking memory failed: {}",
+                                         std::strerror(errno)));
+        return 1;
+    }
+    // Before anything is built: a KVM VM belongs to the process that made
+    // it, and the pid file names the daemon.
+    std::optional<Daemon> daemon;
+    if (cl.daemonize) {
+        auto detached = Daemon::detach();
+        if (!detached) {
+            report_error(detached.error());
+            return 1;
+        }
+        daemon.emplace(std::move(detached.value()));
+    }
+
     auto vm = build_vm(cl, types);
     if (!vm) {
         report_error(vm.error());
@@ -1247,7 +1517,11 @@ int vm_main(std::span<const std::string_view> args)
         }
         pidfile.emplace(std::move(written.value()));
     }
-    return run_vm(*vm.value(), cl);
+    return run_vm(*vm.value(), cl, [&daemon] {
+        if (daemon) {
+            daemon->ready();
+        }
+    });
 }
 
 } // namespace sysemu

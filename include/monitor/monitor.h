@@ -32,26 +32,46 @@
 
 namespace monitor {
 
-/// Where a QMP monitor listens: the two chardev backends seoib has.
+/// Where a QMP monitor talks: the chardev backends seoib has for one.
 struct QmpEndpoint {
-    enum class Kind { Stdio, UnixServer };
+    enum class Kind {
+        Stdio,
+        /// A UNIX socket seoib-vm listens on (server=on).
+        UnixServer,
+        /// One connected socket: an inherited descriptor (fd=N) or a
+        /// connection out to a listening client (path= without server=on),
+        /// as QEMU's QEMUMachine uses.
+        Socket,
+    };
 
     Kind kind { Kind::Stdio };
-    /// The socket's path (UnixServer).
+    /// The socket's path (UnixServer; Socket when fd is -1).
     std::string path;
+    /// The inherited connected socket (Socket).
+    int fd { -1 };
     /// wait=on (QEMU's default for a server): start() blocks until the
     /// first client connects.
     bool wait { true };
+    /// -mon pretty=on: replies and events indented, as QEMU prints them.
+    bool pretty { false };
 };
 
 /// A -qmp argument after QemuOpts splitting (QEMU's qemu_chr_parse_compat):
 /// `chardev` is the leading value ("unix:/run/vm.sock", "stdio"), `options`
 /// the key=value pairs after it; "nowait" is accepted for wait=off.  Errors
 /// are one line: an unsupported backend ("chardev backend 'tcp' is not
-/// supported ..."), a UNIX socket without server=on, a missing path, a
-/// value that is not on/off, an unknown key ("Invalid parameter 'x'").
+/// supported ..."), a missing path, a value that is not on/off, an unknown
+/// key ("Invalid parameter 'x'").
 qapi::Result<QmpEndpoint> parse_qmp_endpoint(
     std::string_view chardev,
+    std::span<const std::pair<std::string_view, std::string_view>> options);
+
+/// The options of "-chardev socket" (path, fd, server, wait, nowait), in
+/// QEMU 7.2's checks and texts: exactly one of path and fd ("None or one of
+/// 'path', 'fd' or 'host' option required."), a number for fd ("Unable to
+/// parse FD number X"), on/off values.  An fd is checked when the monitor
+/// opens it.
+qapi::Result<QmpEndpoint> parse_socket_chardev(
     std::span<const std::pair<std::string_view, std::string_view>> options);
 
 struct MonitorLimits {
@@ -73,10 +93,13 @@ public:
     Monitor(const Monitor &) = delete;
     Monitor &operator=(const Monitor &) = delete;
 
-    /// Opens `endpoint` now: a UNIX socket is bound and listening when this
-    /// returns.  Errors: "UNIX socket path 'P' is too long", "Failed to
-    /// bind socket to P: <strerror>" (also when a live server holds the
-    /// path), "stdio is already used by another -qmp".
+    /// Opens `endpoint` now: a UNIX socket is bound and listening, or
+    /// connected, when this returns; an inherited descriptor is the
+    /// Monitor's from then on.  Errors: "UNIX socket path 'P' is too long",
+    /// "Failed to bind socket to P: <strerror>" (also when a live server
+    /// holds the path), "Failed to connect to 'P': <strerror>", "File
+    /// descriptor 'N' is not a socket", "stdio is already used by another
+    /// -qmp".
     qapi::Result<void> add_endpoint(const QmpEndpoint &endpoint);
 
     /// Starts serving on GLib's default main context: waits for the first
@@ -109,7 +132,7 @@ private:
     friend class Listener;
     friend class Client;
 
-    void add_client(int in_fd, int out_fd, bool is_socket);
+    void add_client(int in_fd, int out_fd, bool is_socket, bool pretty);
     /// Drops a client after the callback that closed it has returned.
     void schedule_reap();
     void reap();
@@ -121,6 +144,10 @@ private:
     std::vector<Listener *> m_waiting;
     std::vector<std::unique_ptr<Client>> m_clients;
     bool m_stdio { false };
+    bool m_stdio_pretty { false };
+    /// Connected sockets (QmpEndpoint::Kind::Socket) until start() makes
+    /// them clients: descriptor and pretty.
+    std::vector<std::pair<int, bool>> m_connected;
     bool m_started { false };
     bool m_input_stopped { false };
     unsigned m_reap_source { 0 };

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include "monitor/monitor.h"
 #include "system/snapshot.h"
 #include "qapi/result.h"
 #include "qom/type-registry.h"
@@ -63,7 +64,9 @@ struct CommandLine {
     std::vector<std::pair<std::string, OptionText>> trace_patterns;
     /// -trace file=PATH: where trace lines go instead of stderr.
     std::optional<std::pair<std::string, OptionText>> trace_file;
-    std::vector<std::pair<QemuOpts, OptionText>> qmp;
+    /// The QMP monitors of -qmp and -mon mode=control, in order, with the
+    /// chardev each talks on.
+    std::vector<std::pair<monitor::QmpEndpoint, OptionText>> qmp;
     std::optional<std::pair<std::string, OptionText>> incoming;
     std::optional<std::pair<std::string, OptionText>> loadvm;
     /// -drive if=none,format=qcow2 and -blockdev driver=qcow2: the images
@@ -81,8 +84,9 @@ struct CommandLine {
     /// -serial, one COM port each, in order ("stdio", "null",
     /// "file:PATH", "none").
     std::vector<std::pair<std::string, OptionText>> serials;
-    /// -chardev BACKEND,id=ID[,path=PATH]: stdio, null and file, for
-    /// -serial chardev:ID; checked when parsed.
+    /// -chardev BACKEND,id=ID[,...]: stdio, null and file, for -serial
+    /// chardev:ID, and socket (path=, fd=, server=, wait=), for -mon;
+    /// checked when parsed.
     std::vector<std::pair<QemuOpts, OptionText>> chardevs;
     /// -cpu MODEL[,+feature|-feature|feature=value...].
     std::optional<std::pair<std::string, OptionText>> cpu;
@@ -91,6 +95,11 @@ struct CommandLine {
     std::optional<std::string> process_name;
     std::optional<std::string> uuid;
     std::optional<std::string> pidfile;
+    /// -daemonize: QEMU's os_daemonize (the parent exits once the daemon
+    /// is serving, or has failed).
+    bool daemonize { false };
+    /// -overcommit mem-lock=on: all memory locked (mlockall).
+    bool mem_lock { false };
     bool no_reboot { false };     // --no-reboot
     bool start_stopped { false }; // -S
     bool nodefaults { false };

@@ -12,6 +12,7 @@
 #include "system/vm-clock.h"
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 namespace sysemu {
@@ -87,8 +88,10 @@ private:
 struct CommandLine;
 
 /// The run phase, after the machine is built: the monitor (if -qmp), the
-/// run state (-S: prelaunch until "cont"), the main job.  Returns the exit
-/// status.
-int run_vm(Vm &vm, const CommandLine &cl);
+/// run state (-S: prelaunch until "cont"), the main job.  `started` is
+/// called once, when the monitor serves and the VM is in its first run
+/// state, before the main loop runs (-daemonize's parent exits then).
+/// Returns the exit status.
+int run_vm(Vm &vm, const CommandLine &cl, const std::function<void()> &started);
 
 } // namespace sysemu

@@ -327,6 +327,70 @@ const CliCase cli_cases[] = {
       "seoib-vm: cannot create PID file: Could not create "
       "'/nonexistent/dir/p': No such file or directory\n",
       "" },
+    // -chardev socket and -mon, as QEMUMachine passes them (texts
+    // measured on 7.2 where QEMU has them).
+    { "mon_unknown_chardev", { "-mon", "chardev=nope" }, true, 1,
+      "seoib-vm: -mon chardev=nope: chardev \"nope\" not found\n", "" },
+    { "mon_without_chardev", { "-mon", "mode=control" }, true, 1,
+      "seoib-vm: -mon mode=control: Parameter 'chardev' is missing\n", "" },
+    { "mon_bad_mode", { "-chardev", "null,id=m", "-mon", "chardev=m,mode=bogus" },
+      true, 1,
+      "seoib-vm: -mon chardev=m,mode=bogus: Parameter 'mode' does not accept "
+      "value 'bogus'\n",
+      "" },
+    { "mon_bad_pretty",
+      { "-chardev", "null,id=m", "-mon", "chardev=m,mode=control,pretty=maybe" },
+      true, 1, "Parameter 'pretty' expects 'on' or 'off'\n", "" },
+    { "mon_chardev_after_mon", { "-mon", "m,mode=control", "-chardev", "null,id=m" },
+      true, 1,
+      "seoib-vm: -mon m,mode=control: a monitor in seoib-vm needs a socket or "
+      "stdio chardev, not 'null'\n",
+      "" },
+    { "mon_readline_is_not_built",
+      { "-chardev", "socket,id=m,path=/tmp/x.sock,server=on,wait=off", "-mon", "m" },
+      true, 1,
+      "seoib-vm: -mon m: the human monitor (mode=readline) is not built in "
+      "seoib-vm; use mode=control\n",
+      "" },
+    { "chardev_socket_without_address", { "-chardev", "socket,id=m" }, true, 1,
+      "seoib-vm: -chardev socket,id=m: Unable to parse FD number \n", "" },
+    { "chardev_socket_fd_not_a_number", { "-chardev", "socket,id=m,fd=abc" },
+      true, 1, "seoib-vm: -chardev socket,id=m,fd=abc: Unable to parse FD number abc\n",
+      "" },
+    { "chardev_socket_path_and_fd",
+      { "-chardev", "socket,id=m,path=/tmp/x.sock,fd=3" }, true, 1,
+      "None or one of 'path', 'fd' or 'host' option required.\n", "" },
+    { "chardev_socket_fd_not_a_socket",
+      { "-chardev", "socket,id=m,fd=99", "-mon", "chardev=m,mode=control" },
+      true, 1,
+      "seoib-vm: -chardev socket,id=m,fd=99: File descriptor '99' is not a "
+      "socket\n",
+      "" },
+    { "chardev_socket_nobody_listens",
+      { "-chardev", "socket,id=m,path=/nonexistent/qmp.sock", "-mon",
+        "chardev=m,mode=control" },
+      true, 1,
+      "seoib-vm: -chardev socket,id=m,path=/nonexistent/qmp.sock: Failed to "
+      "connect to '/nonexistent/qmp.sock': No such file or directory\n",
+      "" },
+    // libvirt's probe: -nographic, -overcommit, -daemonize's refusals.
+    { "nographic", { "-nographic" }, true, 0, "", "machine:" },
+    { "overcommit_off", { "-overcommit", "mem-lock=off,cpu-pm=off" }, true, 0,
+      "", "machine:" },
+    { "overcommit_bad_key", { "-overcommit", "foo=on" }, true, 1,
+      "seoib-vm: -overcommit foo=on: Invalid parameter 'foo'\n", "" },
+    { "overcommit_bad_value", { "-overcommit", "mem-lock=maybe" }, true, 1,
+      "seoib-vm: -overcommit mem-lock=maybe: Parameter 'mem-lock' expects "
+      "'on' or 'off'\n",
+      "" },
+    { "overcommit_cpu_pm_on", { "-overcommit", "cpu-pm=on" }, true, 1,
+      "seoib-vm: -overcommit cpu-pm=on: cpu-pm=on is not supported by "
+      "seoib-vm\n",
+      "" },
+    { "daemonize_with_qmp_stdio", { "-daemonize", "-qmp", "stdio" }, true, 1,
+      "seoib-vm: -qmp stdio: cannot use stdio with -daemonize\n", "" },
+    { "daemonize_with_serial_stdio", { "-daemonize", "-serial", "stdio" }, true,
+      1, "seoib-vm: -serial stdio: cannot use stdio with -daemonize\n", "" },
     // -machine accel=A:B: the first that initialises wins; tcg is not
     // built in, as in a QEMU built without it (texts measured on 7.2).
     { "machine_accel_tcg_only", { "-M", "q35,accel=tcg" }, false, 1,

@@ -199,6 +199,19 @@ QmpClient::QmpClient(const std::string &path)
     if (::connect(m_fd, static_cast<const sockaddr *>(p), sizeof(addr)) < 0) {
         fail_errno("connect " + path);
     }
+    read_greeting();
+}
+
+QmpClient QmpClient::on_socket(int connected_fd)
+{
+    QmpClient client;
+    client.m_fd = connected_fd;
+    client.read_greeting();
+    return client;
+}
+
+void QmpClient::read_greeting()
+{
     std::optional<qapi::QObject> greeting = receive();
     if (!greeting) {
         fail("the server closed the connection before its greeting");

@@ -55,6 +55,9 @@ class QmpClient {
 public:
     /// Connects to `path` and reads the greeting.
     explicit QmpClient(const std::string &path);
+    /// Takes `connected_fd`, a socket whose other end is a monitor (as
+    /// QEMUMachine passes one as fd=N), and reads the greeting.
+    static QmpClient on_socket(int connected_fd);
     QmpClient(QmpClient &&other) noexcept;
     QmpClient &operator=(QmpClient &&) = delete;
     QmpClient(const QmpClient &) = delete;
@@ -88,6 +91,9 @@ public:
     void close();
 
 private:
+    QmpClient() = default;
+    void read_greeting();
+
     int m_fd { -1 };
     std::string m_buffer;
     qapi::QObject m_greeting;

@@ -532,8 +532,10 @@ const CliCase CLI_CASES[] = {
     { "unix:/nonexistent/dir/qmp.sock,server=on,wait=off",
       "Failed to bind socket to /nonexistent/dir/qmp.sock: No such file or "
       "directory" },
-    { "unix:/tmp/seoib-qmp-client.sock",
-      "a QMP socket must be a server: add server=on" },
+    // Without server=on QEMU connects out (QEMU 7.2's text).
+    { "unix:/nonexistent/dir/client.sock",
+      "Failed to connect to '/nonexistent/dir/client.sock': No such file or "
+      "directory" },
     { "tcp:localhost:4444,server=on,wait=off",
       "chardev backend 'tcp' is not supported; use "
       "unix:PATH,server=on,wait=off or stdio" },

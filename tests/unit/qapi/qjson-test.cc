@@ -167,15 +167,21 @@ INSTANTIATE_TEST_SUITE_P(
         OutputCase { QObject("\xff"), "\"\\uFFFD\"" },
         OutputCase { QObject("\xc3"), "\"\\uFFFD\"" }));
 
+// QEMU 7.2's layout (-mon pretty=on), empty containers included:
+// {"return": {}} is "{\n    \"return\": {\n    }\n}" there.
 TEST(Json, PrettyOutputIndentsByFourSpaces)
 {
     QObject value = QObject::dict();
-    value.set("return", QObject(QObject::List { QObject(1), QObject::dict() }));
+    value.set("return", QObject(QObject::List { QObject(1), QObject::dict(),
+                                                QObject(QObject::List {}) }));
 
     EXPECT_EQ(to_json(value, true), "{\n"
                                     "    \"return\": [\n"
                                     "        1,\n"
-                                    "        {}\n"
+                                    "        {\n"
+                                    "        },\n"
+                                    "        [\n"
+                                    "        ]\n"
                                     "    ]\n"
                                     "}");
 }
