@@ -122,6 +122,26 @@ MonitorCommands::qmp_query_machines(const qapi::QueryMachinesArgs &args)
     return query_machines(m_vm.context().types(), args);
 }
 
+qapi::Result<qapi::UuidInfo> MonitorCommands::qmp_query_uuid()
+{
+    // QEMU prints the UUID it parsed: lower case, zeros without -uuid.
+    std::string uuid = m_vm.guest_uuid().value_or("00000000-0000-0000-0000-000000000000");
+    for (char &c : uuid) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return qapi::UuidInfo { .UUID = std::move(uuid) };
+}
+
+qapi::Result<qapi::TargetInfo> MonitorCommands::qmp_query_target()
+{
+    return qapi::TargetInfo { .arch = qapi::SysEmuTarget::X86_64 };
+}
+
+qapi::Result<qapi::NameInfo> MonitorCommands::qmp_query_name()
+{
+    return qapi::NameInfo { .name = m_vm.guest_name() };
+}
+
 qapi::Result<qapi::KvmInfo> MonitorCommands::qmp_query_kvm()
 {
     return m_vm.query_kvm();

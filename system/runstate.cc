@@ -413,6 +413,14 @@ public:
     }
 
     qapi::KvmInfo query_kvm() const override { return m_vm.query_kvm(); }
+    std::optional<std::string> guest_name() const override { return m_name; }
+    std::optional<std::string> guest_uuid() const override { return m_uuid; }
+    /// -name and -uuid, for query-name and query-uuid.
+    void set_identity(std::optional<std::string> name, std::optional<std::string> uuid)
+    {
+        m_name = std::move(name);
+        m_uuid = std::move(uuid);
+    }
     qapi::Result<qapi::SeoibInfo> query_seoib() const override
     {
         return m_vm.query_seoib();
@@ -926,6 +934,8 @@ private:
     monitor::Monitor *m_monitor { nullptr };
     qapi::RunState m_state { qapi::RunState::Prelaunch };
     std::optional<qapi::ShutdownCause> m_shutdown;
+    std::optional<std::string> m_name;
+    std::optional<std::string> m_uuid;
     bool m_job_started { false };
     unsigned m_guest_source { 0 };
     bool m_exit_when_done { false };
@@ -968,6 +978,7 @@ int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl,
 
     // Standard output carries QMP under -qmp stdio; the report goes beside.
     RunPhase phase(vm, images, stdio ? stderr : stdout);
+    phase.set_identity(cl.name, cl.uuid);
     monitor::Monitor mon(phase);
     phase.set_monitor(mon);
     for (size_t i = 0; i < endpoints.size(); i++) {

@@ -103,6 +103,9 @@ public:
     qmp_qom_list_properties(const qapi::QomListPropertiesArgs &args) override;
     qapi::Result<std::vector<qapi::MachineInfo>>
     qmp_query_machines(const qapi::QueryMachinesArgs &args) override;
+    qapi::Result<qapi::UuidInfo> qmp_query_uuid() override;
+    qapi::Result<qapi::TargetInfo> qmp_query_target() override;
+    qapi::Result<qapi::NameInfo> qmp_query_name() override;
     qapi::Result<qapi::KvmInfo> qmp_query_kvm() override;
     qapi::Result<qapi::SeoibInfo> qmp_query_seoib() override;
     qapi::Result<qapi::MigrationInfo> qmp_query_migrate() override;

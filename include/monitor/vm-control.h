@@ -12,6 +12,9 @@
 #include "qapi/result.h"
 #include "qom/context.h"
 
+#include <optional>
+#include <string>
+
 namespace monitor {
 
 class VmControl {
@@ -36,6 +39,10 @@ public:
 
     /// query-kvm.
     virtual qapi::KvmInfo query_kvm() const = 0;
+    /// query-name: the guest's -name, if one was given.
+    virtual std::optional<std::string> guest_name() const = 0;
+    /// query-uuid: the guest's -uuid as given, if one was.
+    virtual std::optional<std::string> guest_uuid() const = 0;
     /// query-seoib.
     virtual qapi::Result<qapi::SeoibInfo> query_seoib() const = 0;
 

@@ -86,6 +86,23 @@ TEST(QmpProtocol, StdioMonitorGreetsAsTheSocketDoes)
     EXPECT_EQ(vm.stdio_greeting(), client.greeting());
 }
 
+// -name and -uuid reach query-name and query-uuid as QEMU 7.2 reports
+// them (the UUID in lower case); without them, {} and all zeros (the
+// examples in the schema).
+TEST(QmpProtocol, NameAndUuidFromTheCommandLine)
+{
+    VmProcess vm({ .extra_args = { "-name", "guest=web-1,process=seoib-web",
+                                   "-uuid",
+                                   "12345678-ABCD-1234-1234-123456789ABC" } });
+    QmpClient client = vm.connect();
+    client.negotiate();
+
+    EXPECT_EQ(client.execute("query-name"), json(R"({"return": {"name": "web-1"}})"));
+    EXPECT_EQ(client.execute("query-uuid"),
+              json(R"({"return": {"UUID": "12345678-abcd-1234-1234-123456789abc"}})"));
+    EXPECT_EQ(client.execute("query-target"), json(R"({"return": {"arch": "x86_64"}})"));
+}
+
 TEST(QmpProtocol, CommandBeforeNegotiationIsCommandNotFound)
 {
     VmProcess vm;

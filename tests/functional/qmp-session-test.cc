@@ -50,6 +50,8 @@ public:
     {
         return { .enabled = true, .present = false };
     }
+    std::optional<std::string> guest_name() const override { return name; }
+    std::optional<std::string> guest_uuid() const override { return uuid; }
     qapi::Result<qapi::SeoibInfo> query_seoib() const override
     {
         return qapi::Error("KVM is not in use",
@@ -97,6 +99,8 @@ public:
     qapi::RunState state { qapi::RunState::Prelaunch };
     std::vector<std::string> calls;
     std::optional<qapi::ShutdownCause> shutdown;
+    std::optional<std::string> name;
+    std::optional<std::string> uuid;
 
 private:
     qom::Context m_ctx;

@@ -99,6 +99,18 @@ public:
         query_machines_args = args;
         return answer<std::vector<qapi::MachineInfo>>("query-machines");
     }
+    Result<qapi::UuidInfo> qmp_query_uuid() override
+    {
+        return answer<qapi::UuidInfo>("query-uuid");
+    }
+    Result<qapi::TargetInfo> qmp_query_target() override
+    {
+        return answer<qapi::TargetInfo>("query-target");
+    }
+    Result<qapi::NameInfo> qmp_query_name() override
+    {
+        return answer<qapi::NameInfo>("query-name");
+    }
     Result<qapi::KvmInfo> qmp_query_kvm() override
     {
         return answer<qapi::KvmInfo>("query-kvm");

@@ -480,10 +480,10 @@ class SeoibSchemaTest(unittest.TestCase):
             'qmp_capabilities', 'query-version', 'query-commands', 'quit',
             'query-status', 'stop', 'cont', 'qom-list', 'qom-get', 'qom-set',
             'qom-list-types', 'qom-list-properties', 'query-machines',
-            'query-kvm', 'query-seoib', 'query-migrate',
+            'query-uuid', 'query-target', 'query-kvm', 'query-seoib', 'query-migrate',
             'migrate-set-parameters', 'query-migrate-parameters', 'migrate',
             'migrate-incoming', 'migrate_cancel', 'getfd', 'closefd',
-            'human-monitor-command', 'job-dismiss',
+            'human-monitor-command', 'query-name', 'job-dismiss',
             'job-finalize', 'query-jobs', 'snapshot-save', 'snapshot-load',
             'snapshot-delete'])
 
