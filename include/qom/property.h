@@ -221,11 +221,16 @@ public:
     virtual ~ObjectProperty();
 
     const std::string &name() const { return m_name; }
-    /// QEMU's property type string: "uint8", "bool", "str", "OnOffSplit",
-    /// "child<ioapic>", "link<ioapic>".
+    /// QEMU's property type string: "uint8", "bool", "str", "string",
+    /// "OnOffSplit", "child<ioapic>", "link<ioapic>".
     const std::string &type() const { return m_type; }
     const std::string &description() const { return m_description; }
     void set_description(std::string d) { m_description = std::move(d); }
+
+protected:
+    void set_type(std::string type) { m_type = std::move(type); }
+
+public:
     /// The class default as qom-list-properties reports it.
     const std::optional<qapi::QObject> &default_value() const
     {
@@ -387,6 +392,12 @@ public:
         , m_setter(std::move(setter))
     {
         this->set_description(std::move(description));
+        if constexpr (std::is_same_v<T, std::string>) {
+            // QEMU names the two string kinds apart: a QOM accessor
+            // (object_property_add_str: "type", a machine's "kernel") is
+            // "string", a qdev field (DEFINE_PROP_STRING) "str".
+            this->set_type("string");
+        }
     }
 
     bool readable() const override { return bool(m_getter); }

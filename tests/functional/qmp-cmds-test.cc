@@ -101,7 +101,7 @@ TEST_F(QomCommandsTest, QomListGivesNameAndTypeOfEveryProperty)
 
     ASSERT_TRUE(props);
     EXPECT_EQ(qapi::to_qobject(props.value()),
-              json(R"([{"name": "type", "type": "str"},
+              json(R"([{"name": "type", "type": "string"},
                        {"name": "size", "type": "uint32"},
                        {"name": "label", "type": "str"},
                        {"name": "w", "type": "child<test-gadget>"},
@@ -222,7 +222,7 @@ TEST_F(QomCommandsTest, QomListPropertiesGivesClassPropertiesWithDefaults)
 
     ASSERT_TRUE(props);
     EXPECT_EQ(qapi::to_qobject(props.value()),
-              json(R"([{"name": "type", "type": "str"},
+              json(R"([{"name": "type", "type": "string"},
                        {"name": "size", "type": "uint32",
                         "description": "how big", "default-value": 7},
                        {"name": "label", "type": "str"}])"));
