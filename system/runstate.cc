@@ -8,6 +8,7 @@
  * first starts running.
  */
 #include "migration/channel.h"
+#include "system/error-report.h"
 #include "monitor/monitor.h"
 #include "qapi/qapi-events.h"
 #include "system/guest-run.h"
@@ -780,7 +781,7 @@ private:
             return;
         }
         m_migration_error = result.error().message();
-        fmt::print(stderr, "{}: migration failed: {}\n", PROGRAM_NAME, *m_migration_error);
+        error_report("migration failed: {}", *m_migration_error);
         set_migration_status(qapi::MigrationStatus::Failed);
         // Nothing is lost: the VM goes back to what it was doing.
         const bool resume = resume_to == qapi::RunState::Running &&
@@ -857,7 +858,7 @@ private:
     /// QEMU's process_incoming_migration_co() on failure: one message, exit 1.
     void incoming_failed(const qapi::Error &error)
     {
-        fmt::print(stderr, "{}: load of migration failed: {}\n", PROGRAM_NAME, error.message());
+        error_report("load of migration failed: {}", error.message());
         m_migration_error = error.message();
         set_migration_status(qapi::MigrationStatus::Failed);
         m_exit_status = 1;
@@ -918,7 +919,7 @@ private:
     static gboolean on_signal(gpointer data)
     {
         const auto *watch = static_cast<const SignalWatch *>(data);
-        fmt::print(stderr, "{}: terminating on signal {}\n", PROGRAM_NAME,
+        error_report("terminating on signal {}",
                    watch->signum);
         watch->phase->request_shutdown(qapi::ShutdownCause::HostSignal);
         return G_SOURCE_CONTINUE;
@@ -983,7 +984,7 @@ int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl,
     phase.set_monitor(mon);
     for (size_t i = 0; i < endpoints.size(); i++) {
         if (auto r = mon.add_endpoint(endpoints[i]); !r) {
-            fmt::print(stderr, "{}: {}: {}\n", PROGRAM_NAME,
+            error_report("{}: {}",
                        cl.qmp[i].second.text(), r.error().message());
             return 1;
         }
@@ -991,12 +992,11 @@ int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl,
     for (size_t i = 0; i < endpoints.size(); i++) {
         if (endpoints[i].kind == monitor::QmpEndpoint::Kind::UnixServer &&
             endpoints[i].wait) {
-            fmt::print(stderr, "{}: waiting for connection on: {}\n",
-                       PROGRAM_NAME, cl.qmp[i].second.arg);
+            error_report("waiting for connection on: {}", cl.qmp[i].second.arg);
         }
     }
     if (auto r = mon.start(); !r) {
-        fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, r.error().message());
+        error_report("{}", r.error().message());
         return 1;
     }
     if (cl.qmp.empty()) {
@@ -1004,14 +1004,14 @@ int run_with_monitor(Vm &vm, BlockImages &images, const CommandLine &cl,
     }
     if (cl.incoming) {
         if (auto r = phase.expect_incoming(cl.incoming->first, !cl.start_stopped); !r) {
-            fmt::print(stderr, "{}: {}: {}\n", PROGRAM_NAME, cl.incoming->second.text(),
+            error_report("{}: {}", cl.incoming->second.text(),
                        r.error().message());
             return 1;
         }
     } else {
         if (cl.loadvm) {
             if (auto r = phase.load_at_startup(cl.loadvm->first); !r) {
-                fmt::print(stderr, "{}: {}: {}\n", PROGRAM_NAME, cl.loadvm->second.text(),
+                error_report("{}: {}", cl.loadvm->second.text(),
                            r.error().message());
                 return 1;
             }
@@ -1041,9 +1041,7 @@ int run_vm(Vm &vm, const CommandLine &cl, const std::function<void()> &started)
 {
     if (cl.kernel) {
         if (!cl.qmp.empty() || cl.start_stopped) {
-            fmt::print(stderr, "{}: -kernel runs without a monitor in this "
-                               "build (no -qmp, no -S)\n",
-                       PROGRAM_NAME);
+            error_report("-kernel runs without a monitor in this build (no -qmp, no -S)");
             return 1;
         }
         KernelBootOptions boot { .kernel = cl.kernel->first,
@@ -1058,8 +1056,7 @@ int run_vm(Vm &vm, const CommandLine &cl, const std::function<void()> &started)
         return run_kernel(vm, boot, stderr);
     }
     if (cl.kernel && cl.incoming) {
-        fmt::print(stderr, "{}: -kernel and -incoming do not go together in this build\n",
-                   PROGRAM_NAME);
+        error_report("-kernel and -incoming do not go together in this build");
         return 1;
     }
     std::vector<BlockImageOption> drives;
@@ -1069,7 +1066,7 @@ int run_vm(Vm &vm, const CommandLine &cl, const std::function<void()> &started)
     auto images = BlockImages::open(drives);
     if (!images) {
         // The failing image names itself ("Could not open 'PATH': ...").
-        fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, images.error().message());
+        error_report("{}", images.error().message());
         return 1;
     }
     if (!cl.qmp.empty() || cl.incoming || cl.loadvm) {

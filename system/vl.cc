@@ -1,5 +1,6 @@
 #include "system/vl.h"
 
+#include "system/error-report.h"
 #include "accel/kvm/kvm-accel.h"
 #include "hw/core/machine.h"
 #include "hw/core/qdev.h"
@@ -61,7 +62,7 @@ constexpr OptionDef option_defs[] = {
     { "vga", true },     { "no-user-config", false },
     { "name", true },    { "uuid", true },     { "pidfile", true },
     { "mon", true },     { "nographic", false }, { "daemonize", false },
-    { "overcommit", true },
+    { "overcommit", true }, { "no-shutdown", false }, { "msg", true },
 };
 
 const OptionDef *find_option(std::string_view name)
@@ -278,6 +279,21 @@ mon_endpoint(const QemuOpts &opts,
     }
     endpoint.pretty = pretty == "on";
     return std::pair(endpoint, *chardev_where);
+}
+
+/// -msg timestamp=on|off,guest-name=on|off, QEMU's keys and texts.
+qapi::Result<void> parse_msg(std::string_view arg, CommandLine &cl)
+{
+    QemuOpts opts = TRY(qemu_opts_parse(arg, ""));
+    static constexpr std::string_view keys[] = { "timestamp", "guest-name" };
+    TRY(qemu_opts_validate(opts, keys));
+    for (const QemuOpt &o : opts.opts) {
+        if (o.value != "on" && o.value != "off") {
+            return qapi::Error::format("Parameter '{}' expects 'on' or 'off'", o.name);
+        }
+        (o.name == "timestamp" ? cl.msg_timestamp : cl.msg_guest_name) = o.value == "on";
+    }
+    return {};
 }
 
 /// -overcommit mem-lock=on|off,cpu-pm=on|off, QEMU's keys and texts.
@@ -612,6 +628,13 @@ parse_command_line(std::span<const std::string_view> args)
             // QEMU's -nographic takes the display away and, with default
             // devices, puts the serial port and its monitor on stdio; seoib
             // creates no default devices, so only the display goes.
+        } else if (name == "msg") {
+            TRY(at(where, parse_msg(arg, cl)));
+        } else if (name == "no-shutdown") {
+            // QEMU's -no-shutdown pauses the VM when the guest shuts it
+            // down.  seoib's guests end only as isa-debug-exit ends QEMU
+            // (an exit with the guest's status, which -no-shutdown does not
+            // change in QEMU either); quit and signals exit in both.
         } else if (name == "daemonize") {
             cl.daemonize = true;
         } else if (name == "overcommit") {
@@ -734,6 +757,9 @@ void print_usage()
         "-display none   no display (the only one)\n"
         "-nographic      no display (seoib-vm creates no default serial port)\n"
         "-daemonize      run in the background once started\n"
+        "-no-shutdown    pause instead of exiting when the guest shuts down\n"
+        "-msg [timestamp=on|off][,guest-name=on|off]\n"
+        "                time (UTC) and guest name in front of each message\n"
         "-overcommit [mem-lock=on|off][,cpu-pm=off]\n"
         "                mem-lock=on locks all memory\n"
         "-qmp dev        QMP monitor, e.g. unix:PATH,server=on,wait=off\n"
@@ -862,7 +888,7 @@ void print_device_list(const qom::TypeRegistry &types)
 
 void report_error(const qapi::Error &e)
 {
-    fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, e.message());
+    error_report("{}", e.message());
 }
 
 /// -smp as QEMU 7.2 reads it: keyval into the SMPConfiguration visitor,
@@ -1057,10 +1083,10 @@ build_vm(const CommandLine &cl, std::shared_ptr<const qom::TypeRegistry> types)
     auto owned_ctx = std::make_unique<qom::Context>(types);
     qom::Context &ctx = *owned_ctx;
     ctx.set_warning_sink([](std::string_view msg) {
-        fmt::print(stderr, "{}: warning: {}\n", PROGRAM_NAME, msg);
+        error_report("warning: {}", msg);
     });
     ctx.set_info_sink([](std::string_view msg) {
-        fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, msg);
+        error_report("{}", msg);
     });
 
     // 1. user globals, in command-line order, then -cpu's features (QEMU
@@ -1355,10 +1381,21 @@ int vm_main(std::span<const std::string_view> args)
 {
     auto parsed = parse_command_line(args);
     if (!parsed) {
+        // QEMU reads -msg first, so that every error is stamped: so here,
+        // for an error in a later option.
+        CommandLine msg;
+        for (size_t i = 0; i + 1 < args.size(); i++) {
+            if (args[i] == "-msg" || args[i] == "--msg") {
+                (void)parse_msg(args[i + 1], msg);
+            }
+        }
+        set_message_options({ .timestamp = msg.msg_timestamp });
         report_error(parsed.error());
         return 1;
     }
     CommandLine &cl = parsed.value();
+    set_message_options({ .timestamp = cl.msg_timestamp,
+                          .guest_name = cl.msg_guest_name ? cl.name : std::nullopt });
 
     if (cl.show_help) {
         print_usage();
@@ -1443,7 +1480,7 @@ int vm_main(std::span<const std::string_view> args)
     }
 
     for (const std::string &warning : cl.warnings) {
-        fmt::print(stderr, "{}: {}\n", PROGRAM_NAME, warning);
+        error_report("{}", warning);
     }
     if (cl.trace_file) {
         // QEMU's log backend writes to -trace file=PATH instead of stderr.
@@ -1461,8 +1498,7 @@ int vm_main(std::span<const std::string_view> args)
     }
     for (const auto &[pattern, where] : cl.trace_patterns) {
         if (trace::enable_events(pattern) == 0) {
-            fmt::print(stderr, "{}: {}: warning: trace event '{}' does not exist\n",
-                       PROGRAM_NAME, where.text(), pattern);
+            error_report("{}: warning: trace event '{}' does not exist", where.text(), pattern);
         }
     }
     if (cl.loadvm && cl.incoming) {

@@ -98,6 +98,9 @@ struct CommandLine {
     /// -daemonize: QEMU's os_daemonize (the parent exits once the daemon
     /// is serving, or has failed).
     bool daemonize { false };
+    /// -msg timestamp=on, guest-name=on.
+    bool msg_timestamp { false };
+    bool msg_guest_name { false };
     /// -overcommit mem-lock=on: all memory locked (mlockall).
     bool mem_lock { false };
     bool no_reboot { false };     // --no-reboot

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -375,6 +376,13 @@ const CliCase cli_cases[] = {
       "" },
     // libvirt's probe: -nographic, -overcommit, -daemonize's refusals.
     { "nographic", { "-nographic" }, true, 0, "", "machine:" },
+    { "no_shutdown", { "-no-shutdown" }, true, 0, "", "machine:" },
+    { "msg_bad_value", { "-msg", "timestamp=maybe" }, true, 1,
+      "seoib-vm: -msg timestamp=maybe: Parameter 'timestamp' expects 'on' or "
+      "'off'\n",
+      "" },
+    { "msg_bad_key", { "-msg", "colour=on" }, true, 1,
+      "seoib-vm: -msg colour=on: Invalid parameter 'colour'\n", "" },
     { "overcommit_off", { "-overcommit", "mem-lock=off,cpu-pm=off" }, true, 0,
       "", "machine:" },
     { "overcommit_bad_key", { "-overcommit", "foo=on" }, true, 1,
@@ -463,6 +471,32 @@ TEST(SeoibVmCli, MachineAccelListFallsBackToKvm)
             EXPECT_EQ(run.err, std::string(list) == "tcg:kvm" ? fallback : "");
         }
     }
+}
+
+// -msg timestamp=on (libvirt passes it for every domain): the UTC time as
+// QEMU 7.2 prints it in front of every message, errors in later options
+// and warnings of the build included; guest-name=on adds the -name.
+TEST(SeoibVmCli, MsgTimestampStampsEveryMessage)
+{
+    const std::string stamp = R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z )";
+    cli_test::Run error = cli_test::run_seoib_vm(
+        { "-msg", "timestamp=on", "-mon", "chardev=zz" });
+    EXPECT_EQ(error.status, 1);
+    EXPECT_TRUE(std::regex_match(
+        error.err, std::regex(stamp + "seoib-vm: -mon chardev=zz: chardev \"zz\" not found\n")))
+        << error.err;
+
+    std::vector<std::string> args = base;
+    for (const char *a : { "-msg", "timestamp=on,guest-name=on", "-name", "g1",
+                           "-global", "foo.bar=1" }) {
+        args.emplace_back(a);
+    }
+    cli_test::Run warning = cli_test::run_seoib_vm(args);
+    EXPECT_EQ(warning.status, 0) << warning.err;
+    EXPECT_TRUE(std::regex_match(
+        warning.err,
+        std::regex(stamp + "g1 seoib-vm: warning: global foo.bar has invalid class name\n")))
+        << warning.err;
 }
 
 // -pidfile as libvirt's probe uses it: the file holds the running

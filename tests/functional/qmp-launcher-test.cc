@@ -5,6 +5,8 @@
  *   -chardev socket,id=mon,fd=3 -mon chardev=mon,mode=control", the other
  *   end of a socket pair in the launcher's hands; older QEMUMachines listen
  *   on a socket and pass "path=" for seoib-vm to connect to.
+ * - libvirt's domains: a socket libvirt bound and listens on, passed as
+ *   "-chardev socket,id=charmonitor,fd=N,server=on,wait=off".
  * - libvirt's capability probe: "-S -no-user-config -nodefaults -nographic
  *   -machine ...,accel=kvm:tcg -qmp unix:PATH,server=on,wait=off -pidfile
  *   PATH -daemonize"; the launcher's process must exit only once the daemon
@@ -60,7 +62,10 @@ pid_t spawn_with_fd3(const std::vector<std::string> &args, int fd3)
         const int null = ::open("/dev/null", O_RDWR);
         ::dup2(null, STDIN_FILENO);
         ::dup2(null, STDOUT_FILENO);
-        if (fd3 >= 0) {
+        if (fd3 == 3) {
+            // dup2 onto itself would keep close-on-exec.
+            ::fcntl(3, F_SETFD, 0);
+        } else if (fd3 >= 0) {
             ::dup2(fd3, 3);
         }
         ::execv(cargv[0], cargv.data());
@@ -190,6 +195,38 @@ TEST(QemuMachineLaunch, MonitorConnectsToTheLaunchersSocket)
     QmpClient client = QmpClient::on_socket(connection);
     drive_to_quit(client, pid);
     ::close(listener);
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
+}
+
+// libvirt binds and listens itself and passes the listening socket:
+// "-chardev socket,id=charmonitor,fd=N,server=on,wait=off".
+TEST(LibvirtLaunch, MonitorOnAnInheritedListeningSocket)
+{
+    const std::string dir = qmp_test::make_temp_dir();
+    const std::string path = dir + "/monitor.sock";
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_un addr {};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    const void *p = &addr;
+    ASSERT_EQ(::bind(listener, static_cast<const sockaddr *>(p), sizeof(addr)), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+
+    std::vector<std::string> args = QEMU_MACHINE_ARGS;
+    for (const char *a : { "-chardev", "socket,id=charmonitor,fd=3,server=on,wait=off",
+                           "-mon", "chardev=charmonitor,mode=control" }) {
+        args.emplace_back(a);
+    }
+    const pid_t pid = spawn_with_fd3(args, listener);
+    ::close(listener);
+    // The connection is queued on the socket until seoib-vm accepts it.
+    QmpClient client(path);
+    drive_to_quit(client, pid);
+    // The file is the launcher's: seoib-vm did not bind it, so it stays.
+    struct stat st;
+    EXPECT_EQ(::stat(path.c_str(), &st), 0);
     ::unlink(path.c_str());
     ::rmdir(dir.c_str());
 }
