@@ -957,6 +957,10 @@ serial_backend(const std::string &spec, const CommandLine &cl)
         for (const auto &[opts, where] : cl.chardevs) {
             if (opts.get("id") == id) {
                 const std::string backend = opts.get("backend").value_or("");
+                if (backend == "socket") {
+                    return qapi::Error("a COM port in seoib-vm needs a stdio, "
+                                       "null or file chardev, not 'socket'");
+                }
                 return serial_backend(
                     backend == "file" ? "file:" + opts.get("path").value_or("")
                                       : backend,

@@ -374,6 +374,13 @@ const CliCase cli_cases[] = {
       "seoib-vm: -chardev socket,id=m,path=/nonexistent/qmp.sock: Failed to "
       "connect to '/nonexistent/qmp.sock': No such file or directory\n",
       "" },
+    { "serial_on_socket_chardev",
+      { "-chardev", "socket,id=s,path=/tmp/x.sock,server=on,wait=off", "-serial",
+        "chardev:s" },
+      true, 1,
+      "seoib-vm: -serial chardev:s: a COM port in seoib-vm needs a stdio, null or file chardev, not "
+      "'socket'\n",
+      "" },
     // libvirt's probe: -nographic, -overcommit, -daemonize's refusals.
     { "nographic", { "-nographic" }, true, 0, "", "machine:" },
     { "no_shutdown", { "-no-shutdown" }, true, 0, "", "machine:" },
