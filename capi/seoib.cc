@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,9 @@ struct seoib_context {
         : ctx(types)
     {
     }
+    /// The strings of a derived machine's own compat entries: the machine
+    /// slot's CompatList views them, so they outlive `ctx` (declared first).
+    std::deque<std::string> derived_compat_strings;
     qom::Context ctx;
     std::vector<std::unique_ptr<seoib_machine>> machines;
     const seoib_machine *machine { nullptr };
@@ -621,33 +625,97 @@ seoib_error *seoib_machine_compat_at(const seoib_machine *m, size_t index,
     });
 }
 
+/// The checks both ways of selecting the machine share: a handle of this
+/// context, and no machine yet (a context is one VM).
+seoib_error *check_machine_selectable(const char *fn, const seoib_context *ctx,
+                                      const seoib_machine *m)
+{
+    if (!ctx) {
+        return null_arg(fn, "ctx");
+    }
+    if (!m) {
+        return null_arg(fn, "m");
+    }
+    bool ours = false;
+    for (const auto &own : ctx->machines) {
+        ours = ours || own.get() == m;
+    }
+    if (!ours) {
+        return make_error("the machine handle belongs to another context");
+    }
+    if (ctx->machine) {
+        return make_error(fmt::format(
+            "the machine type is already {}; a context is one VM",
+            ctx->machine->mc->machine_name));
+    }
+    return nullptr;
+}
+
 seoib_error *seoib_context_set_machine(seoib_context *ctx,
                                        const seoib_machine *m)
 {
     return guard([&]() -> seoib_error * {
-        if (!ctx) {
-            return null_arg(__func__, "ctx");
-        }
-        if (!m) {
-            return null_arg(__func__, "m");
-        }
-        bool ours = false;
-        for (const auto &own : ctx->machines) {
-            ours = ours || own.get() == m;
-        }
-        if (!ours) {
-            return make_error("the machine handle belongs to another context");
-        }
-        if (ctx->machine) {
-            return make_error(fmt::format(
-                "the machine type is already {}; a context is one VM",
-                ctx->machine->mc->machine_name));
+        if (seoib_error *e = check_machine_selectable(__func__, ctx, m)) {
+            return e;
         }
         // qemu_create_machine(): the compat list enters the machine slot
         // before anything of the machine exists.
         ctx->ctx.globals().set_machine_compat(
             m->mc->compat_list(ctx->ctx.types()));
         ctx->machine = m;
+        return nullptr;
+    });
+}
+
+seoib_error *seoib_context_set_derived_machine(
+    seoib_context *ctx, const seoib_machine *base, const char *table,
+    const seoib_global_property *extra, size_t count)
+{
+    return guard([&]() -> seoib_error * {
+        if (seoib_error *e = check_machine_selectable(__func__, ctx, base)) {
+            return e;
+        }
+        if (!table || !*table) {
+            return make_error(fmt::format(
+                "{}: the fork's compat table needs a name", __func__));
+        }
+        if (count > 0 && !extra) {
+            return null_arg(__func__, "extra");
+        }
+        for (size_t i = 0; i < count; i++) {
+            if (!extra[i].driver || !extra[i].property || !extra[i].value) {
+                return make_error(fmt::format(
+                    "{}: entry {} of {} lacks a driver, property or value",
+                    __func__, i, table));
+            }
+            if (!*extra[i].driver || !*extra[i].property) {
+                return make_error(fmt::format(
+                    "{}: entry {} of {} needs a driver and a property name",
+                    __func__, i, table));
+            }
+        }
+        // The base's entries, then the fork's: as a derived machine class
+        // runs its parent's class_init before its own compat_props_add().
+        const qom::CompatList &parent = *base->mc->compat_list(ctx->ctx.types());
+        std::vector<qom::CompatProperty> props(parent.props().begin(),
+                                               parent.props().end());
+        std::vector<std::string> origins;
+        for (size_t i = 0; i < props.size(); i++) {
+            origins.emplace_back(parent.origin(i));
+        }
+        auto keep = [&](const char *s) -> std::string_view {
+            return ctx->derived_compat_strings.emplace_back(s);
+        };
+        for (size_t i = 0; i < count; i++) {
+            props.push_back({ keep(extra[i].driver), keep(extra[i].property),
+                              keep(extra[i].value), extra[i].optional });
+            origins.emplace_back(extra[i].origin && *extra[i].origin
+                                     ? extra[i].origin
+                                     : table);
+        }
+        ctx->ctx.globals().set_machine_compat(std::make_shared<qom::CompatList>(
+            ctx->ctx.types(), props, std::span<const std::string>(origins)));
+        ctx->machine = base;
         return nullptr;
     });
 }

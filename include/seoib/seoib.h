@@ -59,7 +59,7 @@ extern "C" {
 /* The API version this header describes: major * 10000 + minor * 100 +
  * patch.  Additions raise the minor; an incompatible change raises the
  * major and the library's soname together. */
-#define SEOIB_API_VERSION 10000
+#define SEOIB_API_VERSION 10100
 
 /* The name and version of the migration section seoib_section_encode()
  * writes (QEMU's VMStateDescription name and version_id). */
@@ -251,6 +251,21 @@ SEOIB_EXPORT seoib_error *seoib_machine_compat_at(const seoib_machine *m,
  * is an error. */
 SEOIB_EXPORT seoib_error *seoib_context_set_machine(seoib_context *ctx,
                                                     const seoib_machine *m);
+/* Selects a fork's own machine type derived from `base` (added in
+ * SEOIB_API_VERSION 10100).  A downstream QEMU that fixes SEOIB without
+ * changing the guest ABI of its released machine types adds a new one
+ * (contrib/qemu: "pc-q35-7.2-seoib"), whose class_init runs its parent's and
+ * then compat_props_add() with a table of its own, typically
+ * { "kvm-accel", "x-seoib-legacy", "off" } so that auto resolves from the
+ * IOAPIC version as on 11.0.  The machine slot gets `base`'s compat list
+ * followed by the `count` entries of `extra` (applied after, so they win),
+ * each named by its `origin`, or by `table` when that is NULL or "".  The
+ * strings are copied.  Once per context, as seoib_context_set_machine();
+ * seoib_context_machine() then returns `base`.  Errors: NULL handles, an
+ * empty `table`, an entry without driver, property or value. */
+SEOIB_EXPORT seoib_error *seoib_context_set_derived_machine(
+    seoib_context *ctx, const seoib_machine *base, const char *table,
+    const seoib_global_property *extra, size_t count);
 /* The machine selected, or NULL. */
 SEOIB_EXPORT const seoib_machine *seoib_context_machine(
     const seoib_context *ctx);

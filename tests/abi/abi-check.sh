@@ -24,7 +24,7 @@ done
 
 baseline="$src/tests/abi/libseoib.abi"
 probe="$build/capi/libseoib-abi.so"
-real=$(find "$build/capi" -maxdepth 1 -name 'libseoib.so.*.*' | head -n 1)
+real=$(readlink -f "$build/capi/libseoib.so")   # the current one, not a stale older version
 headers="$src/include/seoib"
 [ -f "$probe" ] && [ -n "$real" ] || { echo "FAIL: build capi/libseoib-abi.so and libseoib first"; exit 1; }
 

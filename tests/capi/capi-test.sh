@@ -99,7 +99,9 @@ errors)
     ;;
 exports)
     need nm readelf
-    so=$(find "$build/capi" -maxdepth 1 -name 'libseoib.so.*.*' | head -n 1)
+    # The library the development link names (a stale one of an older
+    # version may lie next to it in a reused build directory).
+    so=$(readlink -f "$build/capi/libseoib.so")
     bad=$(nm -D --defined-only "$so" | awk '$2 != "A" { print $3 }' | grep -v '^seoib_' || true)
     if [ -n "$bad" ]; then
         echo "FAIL: libseoib exports more than seoib_*:"

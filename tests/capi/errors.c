@@ -128,6 +128,36 @@ int main(void)
     OK(seoib_context_set_machine(ctx, q35));
     ERR(seoib_context_set_machine(ctx, q35));
 
+    /* A fork's derived machine type. */
+    {
+        seoib_context *c3 = NULL;
+        const seoib_machine *mm = NULL;
+        seoib_global_property fork[1] = { { "kvm-accel", "x-seoib-legacy",
+                                            "off", NULL, false } };
+        seoib_global_property holey[1] = { { "kvm-accel", NULL, "off", NULL,
+                                             false } };
+        seoib_global_property unnamed[1] = { { "", "x-seoib-legacy", "off",
+                                               NULL, false } };
+        OK(seoib_context_new(&c3));
+        OK(seoib_machine_find(c3, "pc-q35-7.2", &mm));
+        ERR(seoib_context_set_derived_machine(NULL, mm, "fork", fork, 1));
+        ERR(seoib_context_set_derived_machine(c3, NULL, "fork", fork, 1));
+        ERR(seoib_context_set_derived_machine(c3, q35, "fork", fork, 1));
+        ERR(seoib_context_set_derived_machine(c3, mm, NULL, fork, 1));
+        ERR(seoib_context_set_derived_machine(c3, mm, "", fork, 1));
+        ERR(seoib_context_set_derived_machine(c3, mm, "fork", NULL, 1));
+        ERR(seoib_context_set_derived_machine(c3, mm, "fork", holey, 1));
+        ERR(seoib_context_set_derived_machine(c3, mm, "fork", unnamed, 1));
+        OK(seoib_context_set_derived_machine(c3, mm, "fork", fork, 1));
+        ERR(seoib_context_set_derived_machine(c3, mm, "fork", fork, 1));
+        ERR(seoib_context_set_machine(c3, mm));
+        seoib_context_free(c3);
+        OK(seoib_context_new(&c3));
+        OK(seoib_machine_find(c3, "pc-q35-7.2", &mm));
+        OK(seoib_context_set_derived_machine(c3, mm, "fork", NULL, 0));
+        seoib_context_free(c3);
+    }
+
     /* -global. */
     ERR(seoib_context_add_global(NULL, "ioapic.version=0x11"));
     ERR(seoib_context_add_global(ctx, NULL));

@@ -363,6 +363,79 @@ static void check_case(const char *machine, const struct globals_case *g,
 }
 
 /* The machine list against -machine help: every name and alias. */
+/* A decision for `machine` (derived from it with `fork` when not NULL),
+ * optionally with -global ioapic.version=0x11, on kernel answer `answer`. */
+static seoib_decision *decide_on(const char *machine,
+                                 const seoib_global_property *fork,
+                                 int ioapic_0x11, unsigned long long answer)
+{
+    seoib_context *ctx = NULL;
+    const seoib_machine *m = NULL;
+    seoib_decision *d = NULL;
+    seoib_policy_input in;
+    seoib_error *err;
+
+    if ((err = seoib_context_new(&ctx)) ||
+        (err = seoib_machine_find(ctx, machine, &m)) ||
+        (err = fork ? seoib_context_set_derived_machine(ctx, m, "fork_seoib",
+                                                        fork, 1)
+                    : seoib_context_set_machine(ctx, m)) ||
+        (ioapic_0x11 &&
+         (err = seoib_context_add_global(ctx, "ioapic.version=0x11")))) {
+        fail_error("the derived machine's set-up", err);
+    }
+    memset(&in, 0, sizeof in);
+    in.requested = SEOIB_POLICY_AUTO;
+    in.irqchip = SEOIB_IRQCHIP_SPLIT;
+    in.kernel_x2apic_api = answer;
+    if ((err = seoib_policy_decide(ctx, &in, &d))) {
+        fail_error("seoib_policy_decide", err);
+    }
+    seoib_context_free(ctx);
+    return d;
+}
+
+/*
+ * contrib/qemu's fork machine "pc-q35-7.2-seoib": pc-q35-7.2 plus
+ * { kvm-accel, x-seoib-legacy, off }.  Under auto it decides as 11.0 does
+ * (the gate opened), where its base stays quirked (its guest ABI kept).
+ */
+static void check_derived_machine(unsigned long long answer)
+{
+    static const seoib_global_property fork = { "kvm-accel", "x-seoib-legacy",
+                                                "off", NULL, false };
+    int g;
+
+    for (g = 0; g < 2; g++) {
+        seoib_decision *derived = decide_on("pc-q35-7.2", &fork, g, answer);
+        seoib_decision *base = decide_on("pc-q35-7.2", NULL, g, answer);
+        seoib_decision *latest = decide_on("pc-q35-11.0", NULL, g, answer);
+        cases++;
+        CHECK(seoib_decision_effective(derived) ==
+                      seoib_decision_effective(latest) &&
+                  seoib_decision_flags(derived) == seoib_decision_flags(latest),
+              "derived pc-q35-7.2%s: %s 0x%llx, pc-q35-11.0 %s 0x%llx",
+              g ? " ioapic 0x11" : "",
+              seoib_policy_name(seoib_decision_effective(derived)),
+              (unsigned long long)seoib_decision_flags(derived),
+              seoib_policy_name(seoib_decision_effective(latest)),
+              (unsigned long long)seoib_decision_flags(latest));
+        CHECK(!seoib_decision_legacy_machine(derived) &&
+                  seoib_decision_legacy_machine(base),
+              "derived pc-q35-7.2: legacy %d, its base %d",
+              seoib_decision_legacy_machine(derived),
+              seoib_decision_legacy_machine(base));
+        CHECK(seoib_decision_effective(base) == SEOIB_POLICY_QUIRKED &&
+                  seoib_decision_effective(derived) != SEOIB_POLICY_QUIRKED,
+              "pc-q35-7.2: base %s, derived %s",
+              seoib_policy_name(seoib_decision_effective(base)),
+              seoib_policy_name(seoib_decision_effective(derived)));
+        seoib_decision_free(derived);
+        seoib_decision_free(base);
+        seoib_decision_free(latest);
+    }
+}
+
 static void check_machines(const seoib_context *ctx)
 {
     struct run r;
@@ -457,6 +530,7 @@ int main(int argc, char **argv)
         fail_error("seoib_context_new", err);
     }
     check_machines(ctx);
+    check_derived_machine(answers[0][0]);
 
     /* Every machine type x every -global set x split/on. */
     for (i = 0; i < seoib_machine_count(ctx); i++) {
