@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON_SETUP_OPTS ?= -Dwerror=true -Dbuildtype=debugoptimized
 
-.PHONY: all deps setup build run check bench clean
+.PHONY: all deps setup build run check check-qemu-fork bench clean
 
 all: build
 
@@ -36,6 +36,12 @@ run: build
 check: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	@python3 scripts/test-summary.py $(BUILD)
+
+# contrib/qemu: Debian's QEMU 7.2 patched to call libseoib, built and run on
+# /dev/kvm next to Debian's own QEMU and seoib-vm (docs/interop/qemu-fork.rst).
+QEMU_FORK_WORK ?= $(BUILD)/qemu-fork
+check-qemu-fork: build
+	python3 tests/qemu-fork/qemu-fork-test.py --seoib-build $(BUILD) --work $(QEMU_FORK_WORK)
 
 bench: build
 	meson test -C $(BUILD) --benchmark --verbose

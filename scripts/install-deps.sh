@@ -3,10 +3,12 @@
 # missing.  As root it runs apt-get; otherwise it prints the command to run.
 set -eu
 
+# The last line is contrib/qemu's fork build (Debian's QEMU 7.2 source).
 packages="meson ninja-build g++ pkg-config python3 binutils
 libglib2.0-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
 qemu-system-x86 qemu-utils
-gcc abigail-tools"
+gcc abigail-tools
+dpkg-dev patch xz-utils libpixman-1-dev libfdt-dev"
 
 missing=""
 for p in $packages; do
