@@ -116,6 +116,13 @@ MonitorCommands::qmp_qom_list_properties(
     return qom_list_properties(m_vm.context().types(), args);
 }
 
+qapi::Result<std::vector<qapi::ObjectPropertyInfo>>
+MonitorCommands::qmp_device_list_properties(
+    const qapi::DeviceListPropertiesArgs &args)
+{
+    return device_list_properties(m_vm.context().types(), args);
+}
+
 qapi::Result<std::vector<qapi::MachineInfo>>
 MonitorCommands::qmp_query_machines(const qapi::QueryMachinesArgs &args)
 {

@@ -1,9 +1,12 @@
 #include "monitor/qmp-cmds.h"
 
+#include "hw/core/qdev.h"
 #include "qom/property.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 
 namespace monitor {
@@ -75,6 +78,32 @@ qom_list_properties(const qom::TypeRegistry &types,
         }
         info.default_value = p.default_value();
         props.push_back(std::move(info));
+    });
+    return props;
+}
+
+qapi::Result<std::vector<qapi::ObjectPropertyInfo>>
+device_list_properties(const qom::TypeRegistry &types,
+                       const qapi::DeviceListPropertiesArgs &args)
+{
+    const qom::ObjectClass *oc = types.find_class(args.q_typename);
+    if (!oc) {
+        return qapi::Error(fmt::format("Device '{}' not found", args.q_typename),
+                           qapi::ErrorClass::DeviceNotFound);
+    }
+    if (oc->is_abstract() || !oc->is_a(qdev::TYPE_DEVICE)) {
+        return qapi::Error(
+            "Parameter 'typename' expects a non-abstract device type");
+    }
+    // What every device has, which QEMU leaves out of the listing.
+    static constexpr std::string_view common[] = {
+        "type", "realized", "hotplugged", "hotpluggable", "parent_bus"
+    };
+    std::vector<qapi::ObjectPropertyInfo> props = TRY(
+        qom_list_properties(types, { .q_typename = args.q_typename }));
+    std::erase_if(props, [](const qapi::ObjectPropertyInfo &p) {
+        return std::find(std::begin(common), std::end(common), p.name) !=
+               std::end(common);
     });
     return props;
 }

@@ -68,6 +68,14 @@ qapi::Result<std::vector<qapi::ObjectPropertyInfo>>
 qom_list_properties(const qom::TypeRegistry &types,
                     const qapi::QomListPropertiesArgs &args);
 
+/// device-list-properties: qom-list-properties of a non-abstract device
+/// type less the properties every device has.  QEMU 7.2's errors:
+/// DeviceNotFound "Device 'T' not found", GenericError "Parameter
+/// 'typename' expects a non-abstract device type".
+qapi::Result<std::vector<qapi::ObjectPropertyInfo>>
+device_list_properties(const qom::TypeRegistry &types,
+                       const qapi::DeviceListPropertiesArgs &args);
+
 /// query-machines: every machine type in registration order; with
 /// args.compat_props, each machine's compat list in application order.
 std::vector<qapi::MachineInfo>
@@ -101,6 +109,9 @@ public:
     qmp_qom_list_types(const qapi::QomListTypesArgs &args) override;
     qapi::Result<std::vector<qapi::ObjectPropertyInfo>>
     qmp_qom_list_properties(const qapi::QomListPropertiesArgs &args) override;
+    qapi::Result<std::vector<qapi::ObjectPropertyInfo>>
+    qmp_device_list_properties(
+        const qapi::DeviceListPropertiesArgs &args) override;
     qapi::Result<std::vector<qapi::MachineInfo>>
     qmp_query_machines(const qapi::QueryMachinesArgs &args) override;
     qapi::Result<qapi::UuidInfo> qmp_query_uuid() override;

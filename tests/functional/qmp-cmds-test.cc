@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <string>
 #include <vector>
 
@@ -311,6 +313,69 @@ TEST_F(QueryMachinesTest, CompatPropsAreTheMachinesListInOrder)
         }
         EXPECT_EQ(machines[i].compat_props, expected) << machines[i].name;
     }
+}
+
+// ---- device-list-properties over seoib's device types -----------------------
+
+std::vector<std::string> property_names(
+    const std::vector<qapi::ObjectPropertyInfo> &props)
+{
+    std::vector<std::string> names;
+    for (const auto &p : props) {
+        names.push_back(p.name);
+    }
+    return names;
+}
+
+TEST(DeviceListProperties, LeavesOutWhatEveryDeviceHas)
+{
+    auto types = sysemu::builtin_type_registry();
+    auto all = monitor::qom_list_properties(*types, { .q_typename = "ioapic" });
+    auto device =
+        monitor::device_list_properties(*types, { .q_typename = "ioapic" });
+
+    ASSERT_TRUE(all);
+    ASSERT_TRUE(device);
+    // qom-list-properties has the common ones; QEMU 7.2's
+    // device-list-properties ioapic answers version alone, default 32.
+    EXPECT_NE(std::find_if(all.value().begin(), all.value().end(),
+                           [](const auto &p) { return p.name == "realized"; }),
+              all.value().end());
+    ASSERT_EQ(property_names(device.value()),
+              (std::vector<std::string> { "version" }));
+    EXPECT_EQ(qapi::to_qobject(*device.value()[0].default_value), json("32"));
+}
+
+TEST(DeviceListProperties, IsaDebugExitHasQemusPropertiesAndDefaults)
+{
+    auto types = sysemu::builtin_type_registry();
+    auto props = monitor::device_list_properties(
+        *types, { .q_typename = "isa-debug-exit" });
+
+    ASSERT_TRUE(props);
+    // As QEMU 7.2 answers (in another order: QEMU walks a hash table).
+    ASSERT_EQ(property_names(props.value()),
+              (std::vector<std::string> { "iobase", "iosize" }));
+    EXPECT_EQ(qapi::to_qobject(*props.value()[0].default_value), json("1281"));
+    EXPECT_EQ(qapi::to_qobject(*props.value()[1].default_value), json("2"));
+}
+
+TEST(DeviceListProperties, RefusesAbstractTypesAndNonDevicesAsQemu)
+{
+    auto types = sysemu::builtin_type_registry();
+    for (const char *name : { "x86_64-cpu", "device", "kvm-accel", "machine" }) {
+        auto props =
+            monitor::device_list_properties(*types, { .q_typename = name });
+        ASSERT_FALSE(props) << name;
+        EXPECT_EQ(props.error().error_class(), qapi::ErrorClass::GenericError);
+        EXPECT_EQ(props.error().message(),
+                  "Parameter 'typename' expects a non-abstract device type");
+    }
+    auto missing =
+        monitor::device_list_properties(*types, { .q_typename = "nope" });
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().error_class(), qapi::ErrorClass::DeviceNotFound);
+    EXPECT_EQ(missing.error().message(), "Device 'nope' not found");
 }
 
 } // namespace

@@ -197,6 +197,14 @@ const ErrorCase ERROR_CASES[] = {
       "Cannot set properties after the accelerator has been initialized" },
     { R"({"execute": "qom-list-properties", "arguments": {"typename": "x"}})",
       "DeviceNotFound", "Class 'x' not found" },
+    { R"({"execute": "device-list-properties", "arguments": {"typename": "x"}})",
+      "DeviceNotFound", "Device 'x' not found" },
+    { R"({"execute": "device-list-properties",
+          "arguments": {"typename": "kvm-accel"}})",
+      "GenericError", "Parameter 'typename' expects a non-abstract device type" },
+    { R"({"execute": "device-list-properties",
+          "arguments": {"typename": "device"}})",
+      "GenericError", "Parameter 'typename' expects a non-abstract device type" },
 };
 
 INSTANTIATE_TEST_SUITE_P(Qemu, QmpErrors, testing::ValuesIn(ERROR_CASES));

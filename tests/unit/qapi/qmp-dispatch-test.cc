@@ -93,6 +93,12 @@ public:
         return answer<std::vector<qapi::ObjectPropertyInfo>>(
             "qom-list-properties");
     }
+    Result<std::vector<qapi::ObjectPropertyInfo>>
+    qmp_device_list_properties(const qapi::DeviceListPropertiesArgs &) override
+    {
+        return answer<std::vector<qapi::ObjectPropertyInfo>>(
+            "device-list-properties");
+    }
     Result<std::vector<qapi::MachineInfo>>
     qmp_query_machines(const qapi::QueryMachinesArgs &args) override
     {

@@ -479,7 +479,8 @@ class SeoibSchemaTest(unittest.TestCase):
         self.assertEqual([c.name for c in self.schema.commands()], [
             'qmp_capabilities', 'query-version', 'query-commands', 'quit',
             'query-status', 'stop', 'cont', 'qom-list', 'qom-get', 'qom-set',
-            'qom-list-types', 'qom-list-properties', 'query-machines',
+            'qom-list-types', 'qom-list-properties', 'device-list-properties',
+            'query-machines',
             'query-uuid', 'query-target', 'query-kvm', 'query-seoib', 'query-migrate',
             'migrate-set-parameters', 'query-migrate-parameters', 'migrate',
             'migrate-incoming', 'migrate_cancel', 'getfd', 'closefd',
