@@ -1,6 +1,7 @@
 # A thin wrapper, as QEMU's: the build is meson's.
 #   make run    install what is missing, build, run seoib-vm's main job
-#   make check  install what is missing, build, run every test suite
+#   make check  install what is missing, build, run every test suite and the
+#               QEMU fork check (contrib/qemu: Debian's QEMU 7.2 patched, ~3 min)
 BUILD ?= build
 MESON_SETUP_OPTS ?= -Dwerror=true -Dbuildtype=debugoptimized
 
@@ -36,6 +37,7 @@ run: build
 check: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	@python3 scripts/test-summary.py $(BUILD)
+	$(MAKE) --no-print-directory check-qemu-fork
 
 # contrib/qemu: Debian's QEMU 7.2 patched to call libseoib, built and run on
 # /dev/kvm next to Debian's own QEMU and seoib-vm (docs/interop/qemu-fork.rst).
